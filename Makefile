@@ -1,0 +1,58 @@
+# musicot: `make run` builds everything and runs the default workflow; `make test` runs the tests.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3.11
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# Nothing in the default run may reach a model hub: fail fast instead of retrying for minutes.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+# Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont, espeak-ng for the
+# sung vocals, libsndfile for soundfile, sox for inspecting audio by hand.
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm espeak-ng libsndfile1 sox
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps run test lint format clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "musicot needs these Debian packages:$$missing" >&2; \
+	    echo "install them as root: sudo apt-get install$$missing, then rerun make" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+run: setup
+	snakemake --cores all results/tables
+
+test: setup
+	pytest -q tests
+
+lint: setup
+	ruff check src tests
+	ruff format --check src tests
+	snakefmt --check workflow
+	snakemake --lint
+
+format: setup
+	ruff format src tests
+	ruff check --fix src tests
+	snakefmt workflow
+
+clean:
+	rm -rf results/corpus results/tables logs benchmarks .snakemake

@@ -1,0 +1,54 @@
+"""Dependencies are pinned once (requirements.txt) and mirrored by the conda env files."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import REPO
+
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
+
+
+def _pins(lines) -> dict[str, str]:
+    return {m[1].lower(): m[2] for line in lines if (m := PIN.match(line.strip()))}
+
+
+def _env_pins() -> dict[str, dict[str, str]]:
+    out = {}
+    for path in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+        out[path.name] = _pins(pip)
+    return out
+
+
+def test_env_files_mirror_requirements():
+    required = _pins((REPO / "requirements.txt").read_text().splitlines())
+    envs = _env_pins()
+    assert envs, "no envs/*.yaml found"
+    for name, pins in envs.items():
+        for package, version in pins.items():
+            assert required.get(package) == version, f"envs/{name}: {package}=={version} differs from requirements.txt"
+    mirrored = set().union(*map(set, envs.values()))
+    tools_only = {"snakemake"}  # runs the workflow; not needed inside a rule's environment
+    assert set(required) - mirrored - tools_only == set(), "requirements not mirrored in any env file"
+
+
+def test_env_files_use_conda_forge_only():
+    for path in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        assert env["channels"] == ["conda-forge", "nodefaults"], path.name
+
+
+def test_no_torchaudio_anywhere():
+    files = [
+        "requirements.txt",
+        "requirements-dev.txt",
+        "pyproject.toml",
+        *(f"envs/{p.name}" for p in (REPO / "envs").glob("*.yaml")),
+    ]
+    for name in files:
+        code = [line.split("#")[0] for line in (REPO / name).read_text().splitlines()]
+        assert not any("torchaudio" in line for line in code), f"{name} names torchaudio"
