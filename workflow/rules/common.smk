@@ -1,9 +1,19 @@
 # Config validation and the few helpers rules share.
 import json
+from pathlib import Path
 
-from snakemake.utils import validate
+from musicot.config import ConfigError, SCHEMA_PATH, validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+# The same validator the stage modules use: it fills every default from the schema and names
+# each bad key (corpus.synth.n_songs: 'many' is not of type 'integer') before any job runs.
+if Path(workflow.basedir).resolve() / "schemas" / "config.schema.yaml" != SCHEMA_PATH:
+    raise WorkflowError(
+        f"musicot is installed from {SCHEMA_PATH.parents[2]}, not this checkout"
+    )
+try:
+    config.update(validate(config))
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 SYNTH_SHARDS = list(range(config["corpus"]["synth"]["shards"]))
 
