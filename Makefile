@@ -8,6 +8,8 @@ export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
+# librosa's numba kernels compile once into this cache instead of in every process (~20 s each).
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
 # Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont, espeak-ng for the
 # sung vocals, libsndfile for soundfile, sox for inspecting audio by hand.
@@ -35,6 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m musicot.prep.beats --warm  # fill numba's cache once, not in every job
 	touch $@
 
 run: setup

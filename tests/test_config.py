@@ -9,7 +9,13 @@ import yaml
 
 from musicot.config import ConfigError, build, load_config, load_schema, validate
 from musicot.data.compose import StemGains, SynthConfig
+from musicot.data.ingest import IngestConfig
 from musicot.data.voice import VoiceConfig
+from musicot.prep.lyrics import AsrConfig
+from musicot.prep.separate import SeparationConfig
+from musicot.prep.structure import StructureConfig
+from musicot.prep.tags import TagsConfig
+from musicot.prep.vad import VadConfig
 from tests.conftest import REPO
 
 
@@ -62,11 +68,25 @@ def test_inline_json_equals_file(default_config):
         (SynthConfig, ("corpus", "synth")),
         (VoiceConfig, ("corpus", "synth", "voice")),
         (StemGains, ("corpus", "synth", "stem_gain_db")),
+        (IngestConfig, ("corpus", "ingest")),
+        (SeparationConfig, ("prep", "separation")),
+        (VadConfig, ("prep", "vad")),
+        (AsrConfig, ("prep", "asr")),
+        (StructureConfig, ("prep", "structure")),
+        (TagsConfig, ("prep", "tags")),
     ],
 )
 def test_dataclasses_match_schema(cls, path, default_config):
     section = default_config
     for key in path:
         section = section[key]
+    if cls is IngestConfig:  # its `kind` is corpus.source
+        section = {"kind": "folder", **section}
     assert {f.name for f in dataclasses.fields(cls)} == set(section)
-    assert isinstance(build(cls, section), cls)
+    built = build(cls, section)
+    assert isinstance(built, cls)
+    # where a dataclass carries defaults for library use, they must be the schema's
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING and not dataclasses.is_dataclass(f.default):
+            value = section[f.name]
+            assert f.default == (tuple(value) if isinstance(f.default, tuple) else value), (cls.__name__, f.name)

@@ -43,3 +43,12 @@ def corpus_parts(wildcards):
 def ingest_source(wildcards):
     """The folder or manifest being ingested, so that changing it reruns the ingest."""
     return [config["corpus"]["ingest"]["path"]]
+
+
+PREP_STEPS = ["separation", "vad", "lyrics", "structure", "tags"]
+
+
+def separator_model(wildcards):
+    """The separator to apply: a configured public checkpoint folder, or the one trained here."""
+    public = config["prep"]["separation"]["checkpoint"]
+    return public if public else "results/prep/separator"

@@ -4,6 +4,7 @@
 rule tables:
     input:
         corpus="results/corpus/summary.csv",
+        prep="results/prep/quality.csv",
     output:
         report(
             directory("results/tables"),
@@ -18,4 +19,5 @@ rule tables:
     conda:
         "../../envs/report.yaml"
     shell:
-        "python -m musicot.report.tables --corpus-summary {input.corpus} --out {output} > {log} 2>&1"
+        "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
+        "--out {output} > {log} 2>&1"

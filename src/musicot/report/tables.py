@@ -40,13 +40,22 @@ def corpus_table(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[list(CORPUS_COLUMNS)].rename(columns=CORPUS_COLUMNS)
 
 
+def prep_table(quality: pd.DataFrame) -> pd.DataFrame:
+    """Preprocessing quality rows, values rounded for reading."""
+    return quality.assign(value=quality["value"].round(3))[["step", "metric", "value", "n", "note"]]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus-summary", type=Path, required=True)
+    parser.add_argument("--prep-quality", type=Path, help="results/prep/quality.csv")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     summary = pd.read_csv(args.corpus_summary)
     write_table(corpus_table(summary), args.out, "corpus", "Corpus: songs, minutes and build cost per split.")
+    if args.prep_quality:
+        quality = pd.read_csv(args.prep_quality, keep_default_na=False, na_values=[""])
+        write_table(prep_table(quality), args.out, "prep_quality", "Preprocessing scored against corpus truth.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""The one plain training loop every trainer of the project shares (separator, CLAP, RVQ, LM, VAE, DiT).
+
+nanoGPT-style and explicit, top to bottom: seed, resume if a checkpoint exists, step until
+`max_steps`, evaluate and checkpoint on fixed intervals, return the history. What differs
+between trainers (the model, how a batch is drawn, the loss, the evaluation) comes in as
+arguments, so each trainer stays a short file and the loop is tested once.
+
+Resume is exact on CPU: the checkpoint holds the model, optimizer, scheduler, step, history
+and every RNG state, so an interrupted run continued from ``state.pt`` ends with the same
+weights as one uninterrupted run. Checkpoints are written to a temporary file and renamed
+into place, so a kill never leaves half a checkpoint.
+
+Distributed runs are detected as nanoGPT does (RANK / WORLD_SIZE in the environment); for
+now that only means rank 0 alone writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+log = logging.getLogger("musicot.training")
+
+STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How long to train and how often to evaluate, checkpoint and log (all in optimizer steps)."""
+
+    max_steps: int
+    eval_every: int
+    checkpoint_every: int
+    log_every: int
+    seed: int
+
+
+def _rank() -> int:
+    """This process' rank under torchrun (RANK when WORLD_SIZE > 1); 0 for a plain process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return int(os.environ.get("RANK", "0"))
+    return 0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and, when present, CUDA) RNGs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_states() -> dict[str, Any]:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_state(path: Path, model, optimizer, scheduler, step: int, history: dict, pending=(0.0, 0)) -> None:
+    """Write the full training state atomically (temp file, then os.replace).
+
+    `pending` is the (loss sum, count) of the log interval in progress, so a resumed run
+    logs the same interval means as an uninterrupted one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "step": step,
+        "history": history,
+        "pending": (float(pending[0]), pending[1]),
+        "rng": _rng_states(),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path, model, optimizer, scheduler) -> tuple[int, dict, tuple[float, int]]:
+    """Restore what `save_state` wrote into the given objects; returns (step, history, pending)."""
+    # Our own file, holding NumPy/Python RNG state: needs full unpickling.
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    _set_rng_states(state["rng"])
+    return state["step"], state["history"], state["pending"]
+
+
+def train_loop(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    next_batch: Callable[[int], Any],
+    loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+    cfg: LoopConfig,
+    state_dir: Path,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    scheduler: Any = None,
+) -> dict:
+    """Train `model` until cfg.max_steps and return the history.
+
+    `next_batch(step)` gives the batch of step `step` (0-based); `loss_fn(model, batch)` its
+    scalar loss. `evaluate(model)` runs before the first step, every cfg.eval_every steps and
+    after the last one, under no_grad in eval mode. History: {"train": [(step, mean loss over
+    the last log interval)], "eval": [(step, metrics)], "seed": ..., "wall_s": ...}; steps
+    count completed optimizer steps.
+    """
+    rank = _rank()
+    master = rank == 0
+    state_path = Path(state_dir) / STATE_FILE
+    # Each rank draws different random numbers (nanoGPT's seed offset); rank 0 uses the seed itself.
+    seed_everything(cfg.seed + rank)
+    step, history = 0, {"train": [], "eval": [], "seed": cfg.seed, "wall_s": 0.0}
+    # Loss summed on-device and read once per log interval, so a GPU is not synchronised every step.
+    loss_sum, n_sum = 0.0, 0
+    if state_path.exists():
+        step, history, (loss_sum, n_sum) = load_state(state_path, model, optimizer, scheduler)
+        if master:
+            log.info("resumed from %s at step %d", state_path, step)
+
+    def run_eval() -> None:
+        if evaluate is None or (history["eval"] and history["eval"][-1][0] == step):
+            return
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate(model)
+        model.train()
+        history["eval"].append((step, metrics))
+        if master:
+            log.info("step %d eval %s", step, " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+    def checkpoint() -> None:
+        if master:
+            save_state(state_path, model, optimizer, scheduler, step, history, (loss_sum, n_sum))
+
+    t0, wall0 = time.perf_counter(), history["wall_s"]
+    model.train()
+    if step == 0:
+        run_eval()
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not master, desc="train", leave=False)
+    while step < cfg.max_steps:
+        loss = loss_fn(model, next_batch(step))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        step += 1
+        loss_sum, n_sum = loss_sum + loss.detach(), n_sum + 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            mean = float(loss_sum) / n_sum
+            history["train"].append((step, mean))
+            loss_sum, n_sum = 0.0, 0
+            bar.set_postfix(loss=f"{mean:.4g}")
+            if master:
+                log.info("step %d/%d loss %.5g", step, cfg.max_steps, mean)
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            run_eval()
+        history["wall_s"] = wall0 + time.perf_counter() - t0
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            checkpoint()
+    bar.close()
+    history["wall_s"] = wall0 + time.perf_counter() - t0
+    return history
