@@ -30,18 +30,21 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
+# Every stage at micro scale: the integration run that chains the whole DAG on CPU.
 TINY = {
     "corpus": {
         "sample_rate": 16000,
+        "split_fractions": {"valid": 0.34, "reference": 0.0},
         "synth": {"n_songs": 3, "shards": 2, "duration_s": [8, 10]},
-    }
+    },
+    "prep": {"separation": {"steps": 3, "eval_every": 2, "batch_size": 2, "crop_s": 1.0, "segment_s": 2.0}},
 }
 
 
 def test_dry_run_lists_the_corpus_rules(tmp_path):
     result = snakemake(tmp_path, "-n", "--cores", "1", "results/tables")
     assert result.returncode == 0, result.stderr
-    for rule in ("synth_shard", "corpus_table", "tables"):
+    for rule in ("synth_shard", "corpus_table", "train_separator", "separate", "vad", "lyrics", "structure", "tags"):
         assert rule in result.stdout, rule
 
 
@@ -71,8 +74,12 @@ def test_tiny_synth_run_end_to_end(tmp_path):
     assert list(tracks.song_id) == ["synth00000", "synth00001", "synth00002"]
     table = pd.read_csv(tmp_path / "results/tables/corpus.csv")
     assert table.loc[table.split == "all", "songs"].item() == 3
-    for ext in ("csv", "md", "tex"):
-        assert (tmp_path / f"results/tables/corpus.{ext}").stat().st_size > 0
+    for name in ("corpus", "prep_quality"):
+        for ext in ("csv", "md", "tex"):
+            assert (tmp_path / f"results/tables/{name}.{ext}").stat().st_size > 0
+    quality = pd.read_csv(tmp_path / "results/prep/quality.csv")
+    assert set(quality.step) == {"separation", "vad", "lyrics", "structure", "tags"}
+    assert (tmp_path / "results/prep/stems/synth00000/vocals.flac").exists()
     assert (tmp_path / "benchmarks/corpus/synth_shard0.tsv").exists()
 
 
@@ -84,7 +91,7 @@ def test_ingest_run_records_broken_files(tmp_path):
     (src / "empty.wav").write_bytes(b"")
     (src / "notes.txt").write_text("not audio, not a sidecar")
     config = {"corpus": {"source": "folder", "sample_rate": 16000, "ingest": {"path": str(src)}}}
-    result = snakemake(tmp_path, "--cores", "2", "results/tables", config=config)
+    result = snakemake(tmp_path, "--cores", "2", "results/corpus/summary.csv", config=config)
     assert result.returncode == 0, result.stderr[-3000:]
     tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")
     rejected = pd.read_csv(tmp_path / "results/corpus/rejected.tsv", sep="\t")

@@ -51,4 +51,11 @@ PREP_STEPS = ["separation", "vad", "lyrics", "structure", "tags"]
 def separator_model(wildcards):
     """The separator to apply: a configured public checkpoint folder, or the one trained here."""
     public = config["prep"]["separation"]["checkpoint"]
-    return public if public else "results/prep/separator"
+    if public:
+        return public
+    if config["corpus"]["source"] != "synth":
+        raise ValueError(
+            "ingested songs have no stems to train a separator on: set prep.separation.checkpoint "
+            "to a local Demucs checkpoint folder (e.g. one holding htdemucs_6s)"
+        )
+    return "results/prep/separator"

@@ -131,7 +131,10 @@ def train_separator(
     with_stems = tracks[tracks["stems_dir"] != ""]
     train, valid = (with_stems[with_stems["split"] == split] for split in ("train", "valid"))
     if train.empty:
-        raise ValueError("no train-split songs with stems: cannot train the separator")
+        raise ValueError(
+            "no train-split songs with stems: cannot train the separator; for a corpus without stems "
+            "set prep.separation.checkpoint to a local Demucs checkpoint folder (e.g. htdemucs_6s)"
+        )
     frames = round(cfg.crop_s * cfg.sample_rate)
     bank = load_stem_bank(train, cfg.sample_rate, frames)
     evaluate = _validation(load_stem_bank(valid, cfg.sample_rate, frames), frames, seed, cfg.batch_size)
