@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import math
-import resource
 import shutil
 import time
 from collections import Counter
@@ -32,7 +31,15 @@ from musicot.audio import loudness_gain, resample, to_stereo, write_flac
 from musicot.config import ConfigError, build, load_config, validate
 from musicot.data.checks import Decoded, Rejection, check_audio
 from musicot.data.sources import Item, claim_ids, folder_items, lyric_lines, manifest_items, track_metadata
-from musicot.data.table import LINE_COLUMNS, REJECT_COLUMNS, TRACK_COLUMNS, CorpusAudio, frame, write_part
+from musicot.data.table import (
+    LINE_COLUMNS,
+    REJECT_COLUMNS,
+    TRACK_COLUMNS,
+    CorpusAudio,
+    frame,
+    process_cpu_seconds,
+    write_part,
+)
 
 try:  # a progress bar is a nicety, not a dependency
     from tqdm import tqdm
@@ -178,7 +185,7 @@ def ingest(cfg: IngestConfig, audio: CorpusAudio, out_dir: Path, workers: int = 
         raise ValueError(f"ingest kind must be one of {KINDS}, got {cfg.kind!r}")
     if cfg.multichannel not in MULTICHANNEL:
         raise ValueError(f"ingest multichannel must be one of {MULTICHANNEL}, got {cfg.multichannel!r}")
-    out_dir, cpu0, wall0 = Path(out_dir), _cpu_seconds(), time.perf_counter()
+    out_dir, cpu0, wall0 = Path(out_dir), process_cpu_seconds(), time.perf_counter()
     items = collect_items(cfg, out_dir)
     shutil.rmtree(out_dir / "audio", ignore_errors=True)  # the part must reflect this run only
     todo = [(str(item.path), item.song_id) for item in items if item.rejection is None]
@@ -201,16 +208,10 @@ def ingest(cfg: IngestConfig, audio: CorpusAudio, out_dir: Path, workers: int = 
         lines.extend(song_lines)
     tracks_df, rejected_df = frame(tracks, TRACK_COLUMNS), frame(rejected, REJECT_COLUMNS)
     write_part(out_dir, {"tracks.parquet": tracks_df, "lyric_lines.parquet": frame(lines, LINE_COLUMNS)}, rejected_df)
-    stats = {"songs": len(tracks), "rejected": len(rejected), "cpu_s": _cpu_seconds() - cpu0}
+    stats = {"songs": len(tracks), "rejected": len(rejected), "cpu_s": process_cpu_seconds() - cpu0}
     stats["wall_s"] = time.perf_counter() - wall0
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2))  # merge sums cpu_s over parts
     return tracks_df, rejected_df
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (the decode workers)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def summary(tracks: pd.DataFrame, rejected: pd.DataFrame) -> str:

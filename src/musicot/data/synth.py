@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +23,7 @@ from musicot.audio import PCM16_MAX, framewise_rms, loudness_gain, write_flac
 from musicot.config import build, load_config
 from musicot.data.compose import SongPlan, SynthConfig, compose_song
 from musicot.data.render import render_parts, write_midi
-from musicot.data.table import SPLITS, STEMS, CorpusAudio, sha1_of_samples, write_part
+from musicot.data.table import SPLITS, STEMS, CorpusAudio, process_cpu_seconds, sha1_of_samples, write_part
 from musicot.data.voice import SungWord, render_vocals
 
 log = logging.getLogger("musicot.data.synth")
@@ -160,7 +159,7 @@ def render_shard(config: Mapping, shard: int, out_dir: Path) -> None:
     if not 0 <= shard < cfg.shards:
         raise ValueError(f"--shard {shard} is outside 0..{cfg.shards - 1} (corpus.synth.shards)")
     indices = range(shard, cfg.n_songs, cfg.shards)
-    cpu0, wall0 = _cpu_seconds(), time.perf_counter()
+    cpu0, wall0 = process_cpu_seconds(), time.perf_counter()
     tables: dict[str, list[dict]] = {}
     for index in tqdm(indices, desc=f"synth shard {shard}", unit="song"):
         for name, rows in render_song(
@@ -168,16 +167,9 @@ def render_shard(config: Mapping, shard: int, out_dir: Path) -> None:
         ).items():
             tables.setdefault(name, []).extend(rows)
     write_part(out_dir, tables, rejected=[])
-    stats = {"songs": len(indices), "cpu_s": _cpu_seconds() - cpu0, "wall_s": time.perf_counter() - wall0}
+    stats = {"songs": len(indices), "cpu_s": process_cpu_seconds() - cpu0, "wall_s": time.perf_counter() - wall0}
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2))
     log.info("shard %d: %d songs, %.1f CPU-s", shard, stats["songs"], stats["cpu_s"])
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (espeak-ng runs as a child)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ A source writes one *part* directory::
 from __future__ import annotations
 
 import hashlib
+import resource
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,3 +152,9 @@ class CorpusAudio:
             split_fractions=dict(corpus["split_fractions"]),
             seed=config["seed"],
         )
+
+
+def process_cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (espeak-ng, decode workers): a part's build cost."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime

@@ -7,6 +7,7 @@ songs it could not process (those are excluded downstream, never silently droppe
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -50,3 +51,24 @@ def write_rejected(rows: Iterable[Mapping], path: Path | str) -> pd.DataFrame:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, sep="\t", index=False)
     return df
+
+
+def step_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments every step CLI shares: --config, --tracks and its three outputs."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--config", default="{}", help="config YAML path or inline JSON (default: schema defaults)")
+    p.add_argument("--tracks", required=True, type=Path, help="results/corpus/tracks.parquet")
+    p.add_argument("--out", required=True, type=Path, help="the step's table (parquet) to write")
+    p.add_argument("--quality", required=True, type=Path, help="quality CSV to write")
+    p.add_argument("--rejected", required=True, type=Path, help="rejection TSV to write")
+    return p
+
+
+def write_step_outputs(
+    args: argparse.Namespace, table: pd.DataFrame, quality: Iterable[Mapping], rejected: Iterable[Mapping]
+) -> None:
+    """Write a step's table, rejections and quality rows where its CLI arguments say; print the quality."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(args.out, index=False)
+    write_rejected(rejected, args.rejected)
+    print(write_quality(quality, args.quality).to_string(index=False))

@@ -35,7 +35,7 @@ import pandas as pd
 
 from musicot.config import build, load_config
 from musicot.data.table import frame
-from musicot.prep.common import load_tracks, load_truth, write_quality, write_rejected
+from musicot.prep.common import load_tracks, load_truth, step_parser, write_step_outputs
 from musicot.prep.vad import VOCAL_STEM, read_mono, torch_threads
 
 STEP = "lyrics"
@@ -289,13 +289,8 @@ def run(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m musicot.prep.lyrics", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="{}", help="config YAML path or inline JSON (default: schema defaults)")
-    p.add_argument("--tracks", required=True, type=Path, help="results/corpus/tracks.parquet")
+    p = step_parser("python -m musicot.prep.lyrics", __doc__.splitlines()[0])
     p.add_argument("--stems", type=Path, help="folder of <song_id>/vocals.flac (needed when ASR runs)")
-    p.add_argument("--out", required=True, type=Path, help="lyrics.parquet to write")
-    p.add_argument("--quality", required=True, type=Path, help="quality CSV to write")
-    p.add_argument("--rejected", required=True, type=Path, help="rejection TSV to write")
     p.add_argument("--threads", type=int, default=1, help="torch threads for Whisper")
     return p
 
@@ -306,10 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = build(AsrConfig, load_config(a.config)["prep"]["asr"])
     lyrics, quality, rejected = run(cfg, a.tracks, a.stems, threads=a.threads)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    lyrics.to_parquet(a.out, index=False)
-    write_rejected(rejected, a.rejected)
-    print(write_quality(quality, a.quality).to_string(index=False))
+    write_step_outputs(a, lyrics, quality, rejected)
     return 0
 
 

@@ -45,7 +45,7 @@ from sklearn.cluster import AgglomerativeClustering
 from musicot.config import build, load_config
 from musicot.data.table import SECTION_COLUMNS, frame
 from musicot.prep import beats
-from musicot.prep.common import load_tracks, load_truth, write_quality, write_rejected
+from musicot.prep.common import load_tracks, load_truth, step_parser, write_step_outputs
 
 STEP = "structure"
 LABELS = ("intro", "verse", "chorus", "bridge", "outro")
@@ -278,12 +278,7 @@ def run(tracks: pd.DataFrame, cfg: StructureConfig, workers: int = 1) -> tuple[p
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="config YAML path or inline JSON")
-    p.add_argument("--tracks", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quality", type=Path, required=True)
-    p.add_argument("--rejected", type=Path, required=True)
+    p = step_parser("python -m musicot.prep.structure", __doc__.splitlines()[0])
     beats.add_runtime_args(p)
     return p
 
@@ -297,12 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     tracks = load_tracks(a.tracks)
     table, rejected = run(tracks, cfg, a.workers)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(a.out, index=False)
-    write_rejected(rejected, a.rejected)
     truth_path = Path(a.tracks).parent / "sections.parquet"
     truth = load_truth(a.tracks, "sections") if truth_path.is_file() else frame([], SECTION_COLUMNS)
-    print(write_quality(score_structure(table, truth), a.quality).to_string(index=False))
+    write_step_outputs(a, table, score_structure(table, truth), rejected)
     seconds = time.perf_counter() - started
     beats.log.info("structure: %d songs in %.1f s (%.2f s/song)", len(tracks), seconds, seconds / max(1, len(tracks)))
     return 0

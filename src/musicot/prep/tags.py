@@ -35,7 +35,7 @@ from musicot.config import build, load_config
 from musicot.data.styles import NOTE_NAMES
 from musicot.data.table import frame
 from musicot.prep import beats
-from musicot.prep.common import load_tracks, write_quality, write_rejected
+from musicot.prep.common import load_tracks, step_parser, write_step_outputs
 
 STEP = "tags"
 FAMILIES = ("genre", "subgenre", "mood", "gender", "instrument")
@@ -240,12 +240,7 @@ def run(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="config YAML path or inline JSON")
-    p.add_argument("--tracks", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quality", type=Path, required=True)
-    p.add_argument("--rejected", type=Path, required=True)
+    p = step_parser("python -m musicot.prep.tags", __doc__.splitlines()[0])
     beats.add_runtime_args(p)
     return p
 
@@ -259,10 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     tracks = load_tracks(a.tracks)
     table, quality, rejected = run(tracks, cfg, a.workers)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(a.out, index=False)
-    write_rejected(rejected, a.rejected)
-    print(write_quality(quality, a.quality).to_string(index=False))
+    write_step_outputs(a, table, quality, rejected)
     seconds = time.perf_counter() - started
     beats.log.info("tags: %d songs in %.1f s (%.2f s/song)", len(tracks), seconds, seconds / max(1, len(tracks)))
     return 0

@@ -37,7 +37,7 @@ import torch
 
 from musicot.config import build, load_config
 from musicot.data.table import frame
-from musicot.prep.common import load_tracks, load_truth, write_quality, write_rejected
+from musicot.prep.common import load_tracks, load_truth, step_parser, write_step_outputs
 
 STEP = "vad"
 VAD_SR = 16000  # silero-vad's native rate
@@ -273,13 +273,8 @@ def run(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m musicot.prep.vad", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="{}", help="config YAML path or inline JSON (default: schema defaults)")
-    p.add_argument("--tracks", required=True, type=Path, help="results/corpus/tracks.parquet")
+    p = step_parser("python -m musicot.prep.vad", __doc__.splitlines()[0])
     p.add_argument("--stems", type=Path, help="folder of <song_id>/vocals.flac (needed for input 'separated')")
-    p.add_argument("--out", required=True, type=Path, help="vad.parquet to write")
-    p.add_argument("--quality", required=True, type=Path, help="quality CSV to write")
-    p.add_argument("--rejected", required=True, type=Path, help="rejection TSV to write")
     p.add_argument("--threads", type=int, default=1, help="decoding threads (silero itself runs on one torch thread)")
     p.add_argument("--no-truth-stem", action="store_true", help="skip scoring VAD on the corpus' true vocal stems")
     return p
@@ -292,10 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = build(VadConfig, load_config(a.config)["prep"]["vad"])
     started = time.perf_counter()
     table, quality, rejected = run(cfg, a.tracks, a.stems, a.threads, truth_stem=not a.no_truth_stem)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(a.out, index=False)
-    write_rejected(rejected, a.rejected)
-    print(write_quality(quality, a.quality).to_string(index=False))
+    write_step_outputs(a, table, quality, rejected)
     log.info("%d regions for %d songs in %.1f s", len(table), table["song_id"].nunique(), time.perf_counter() - started)
     return 0
 
