@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from musicot.clap.train import ClapConfig
 from musicot.config import ConfigError, build, load_config, load_schema, validate
 from musicot.data.compose import StemGains, SynthConfig
 from musicot.data.ingest import IngestConfig
@@ -16,6 +17,7 @@ from musicot.prep.separate import SeparationConfig
 from musicot.prep.structure import StructureConfig
 from musicot.prep.tags import TagsConfig
 from musicot.prep.vad import VadConfig
+from musicot.rvq.model import RvqConfig
 from tests.conftest import REPO
 
 
@@ -74,6 +76,8 @@ def test_inline_json_equals_file(default_config):
         (AsrConfig, ("prep", "asr")),
         (StructureConfig, ("prep", "structure")),
         (TagsConfig, ("prep", "tags")),
+        (ClapConfig, ("clap",)),
+        (RvqConfig, ("rvq",)),
     ],
 )
 def test_dataclasses_match_schema(cls, path, default_config):

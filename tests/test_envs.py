@@ -26,6 +26,8 @@ def _env_pins() -> dict[str, dict[str, str]]:
 
 def test_env_files_mirror_requirements():
     required = _pins((REPO / "requirements.txt").read_text().splitlines())
+    no_deps = _pins((REPO / "requirements-nodeps.txt").read_text().splitlines())
+    assert not set(no_deps) & set(required), "a package is pinned twice"
     envs = _env_pins()
     assert envs, "no envs/*.yaml found"
     for name, pins in envs.items():
@@ -46,6 +48,7 @@ def test_no_torchaudio_anywhere():
     files = [
         "requirements.txt",
         "requirements-dev.txt",
+        "requirements-nodeps.txt",
         "pyproject.toml",
         *(f"envs/{p.name}" for p in (REPO / "envs").glob("*.yaml")),
     ]

@@ -82,9 +82,16 @@ def _tensor(emb) -> torch.Tensor:
     return x
 
 
+def is_initialised(model: ResidualVQ) -> bool:
+    """False while k-means-initialised codebooks still wait for their first training batch."""
+    return all(bool(layer._codebook.initted) for layer in model.layers)
+
+
 @torch.no_grad()
 def encode(model: ResidualVQ, emb) -> np.ndarray:
     """(N, dim) embeddings -> (N, L) int64 codes (nearest code per level on the residual)."""
+    if not is_initialised(model):  # the library would k-means-initialise on `emb`, even in eval mode
+        raise ValueError("the RVQ codebooks are not initialised yet: train the model first")
     was_training = model.training
     model.eval()
     x = _tensor(emb)
@@ -167,7 +174,9 @@ def train_rvq(
     if n < cfg.codebook_size:
         log.warning("%d training rows for %d codes per level: many codes will stay dead", n, cfg.codebook_size)
     eval_emb = x.numpy() if valid is None or len(valid) == 0 else np.asarray(valid, np.float32)
-    run = {"seed": seed, "dim": dim, "rows": n, "checksum": float(x.double().sum()), **asdict(cfg)}
+    # steps and eval_every may change between runs: a longer run resumes the shorter one's state.
+    same = {k: v for k, v in asdict(cfg).items() if k not in ("steps", "eval_every")}
+    run = {"seed": seed, "dim": dim, "rows": n, "checksum": float(x.double().sum()), **same}
     _discard_stale_state(Path(state_dir), run)
     torch.manual_seed(seed)
     model = build_rvq(cfg, dim)
@@ -184,7 +193,8 @@ def train_rvq(
         return loss if loss.requires_grad else loss.detach().requires_grad_()
 
     def evaluate(model: ResidualVQ) -> dict[str, float]:
-        return metrics(model, eval_emb)
+        # Before the first step k-means codebooks are empty (and encoding would initialise them): no metrics.
+        return metrics(model, eval_emb) if is_initialised(model) else {}
 
     loop = LoopConfig(cfg.steps, cfg.eval_every, cfg.eval_every, max(1, min(cfg.eval_every, cfg.steps)), seed)
     history = train_loop(model, optimizer, next_batch, loss_fn, loop, Path(state_dir), evaluate)

@@ -1,0 +1,370 @@
+"""Train the CLAP model on corpus windows, then embed every window and the anchor/tag/caption texts.
+
+    python -m musicot.clap.train train --config CFG --tracks results/corpus/tracks.parquet \
+        --out results/clap/model [--state-dir results/clap/state] [--threads 2]
+    python -m musicot.clap.train embed --config CFG --tracks results/corpus/tracks.parquet \
+        --model results/clap/model --out results/clap/embeddings
+
+`train` pairs every 10 s window (hop ``clap.train_hop_s``) of the train split with a caption
+written from its stem truth (musicot.clap.data), minimises laion's ``ClipLoss`` through the
+project's `train_loop`, and writes ``model.pt`` + ``config.json`` + ``metrics.json`` (history
+and final valid metrics) to --out. With ``clap.pretrained`` set (paper preset), the laion
+checkpoint is loaded first; ``clap.max_steps: 0`` then only evaluates and saves it.
+
+`embed` writes, for every song, ``windows.parquet`` (song_id, window, start, end, split) +
+``windows.npy`` (float32, L2-normalised, same row order), ``text.parquet`` (text, kind:
+anchor | tag:<family> | caption) + ``text.npy``, and ``metrics.json`` / ``quality.csv`` with the
+valid-split metrics: audio->text recall@1/@5 over the distinct window captions and the
+zero-shot AUC per anchor stem (anchor text similarity vs the stem being active).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+
+from musicot.clap import data as D
+from musicot.clap.compat import clap_module
+from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_spec, save
+from musicot.config import build as build_config
+from musicot.config import load_config
+from musicot.prep.common import load_tracks, load_truth, write_quality
+from musicot.training import LoopConfig, train_loop
+
+log = logging.getLogger("musicot.clap")
+
+STEP = "clap"
+TEXT_COLUMNS = {"text": "string", "kind": "string"}
+
+
+@dataclass(frozen=True)
+class ClapConfig:
+    """The `clap` section of the config schema (defaults live there)."""
+
+    preset: str = "tiny"
+    window_s: float = 10.0
+    hop_s: float = 5.0
+    train_hop_s: float = 5.0
+    active_rms: float = 0.01
+    shift_s: float = 2.5
+    gain_db: float = 3.0
+    batch_size: int = 16
+    max_steps: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 5
+    eval_every: int = 20
+    checkpoint_every: int = 20
+    log_every: int = 5
+    pretrained: str = ""
+    roberta_dir: str = ""
+    threads: int = 0
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def retrieval_metrics(
+    audio: np.ndarray, captions: Sequence[str], caption_emb: Mapping[str, np.ndarray], ks: Sequence[int] = (1, 5)
+) -> dict[str, float]:
+    """Audio->text recall@k over the distinct captions of the given windows, plus chance level."""
+    distinct = list(dict.fromkeys(captions))
+    if not distinct:
+        return {}
+    text = np.stack([caption_emb[c] for c in distinct])
+    sims = audio @ text.T
+    truth = np.array([distinct.index(c) for c in captions])
+    # rank of the true caption: how many captions score strictly higher
+    rank = (sims > sims[np.arange(len(truth)), truth][:, None]).sum(axis=1)
+    out = {f"recall@{k}": float((rank < k).mean()) for k in ks}
+    out.update({f"chance@{k}": min(1.0, k / len(distinct)) for k in ks})
+    out["n_captions"] = float(len(distinct))
+    out["n_windows"] = float(len(truth))
+    return out
+
+
+def stem_auc(audio: np.ndarray, windows: pd.DataFrame, anchor_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Zero-shot AUC per anchor: similarity to the anchor text vs the stem being active (NaN if one class)."""
+    out = {}
+    for stem in D.ANCHORS:
+        col = f"active_{stem}"
+        if col not in windows or stem not in anchor_emb:
+            continue
+        known = windows[col].notna().to_numpy()
+        labels = windows[col][known].astype(bool).to_numpy()
+        scores = audio[known] @ anchor_emb[stem]
+        out[f"auc_{stem}"] = float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+    return out
+
+
+def evaluate_windows(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[str, float]:
+    """Recall@1/@5 and per-stem AUC of `windows` (with their (n, samples) waveforms)."""
+    if not len(windows):
+        return {}
+    audio = model.embed_audio(waves)
+    distinct = list(dict.fromkeys(windows["caption"].astype(str)))
+    caption_emb = dict(zip(distinct, model.embed_text(distinct), strict=True))
+    anchor_emb = dict(zip(D.ANCHORS, model.embed_text(list(D.ANCHORS)), strict=True))
+    metrics = retrieval_metrics(audio, list(windows["caption"].astype(str)), caption_emb)
+    metrics.update(stem_auc(audio, windows, anchor_emb))
+    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
+    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    return metrics
+
+
+def _json_safe(value):
+    """NaN/inf -> None (strict JSON), tuples -> lists, NumPy scalars -> Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def load_corpus(tracks_path: Path, splits: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, D.SongTruth]]:
+    tracks = load_tracks(tracks_path, splits)
+    try:
+        volume = load_truth(tracks_path, "stem_volume")
+    except FileNotFoundError:
+        volume = pd.DataFrame(columns=["song_id", "stem", "frame", "start", "end", "rms"])
+    return tracks, D.song_truths(volume[volume["song_id"].isin(tracks["song_id"])])
+
+
+def _resolve(path: str, tracks_path: Path) -> str:
+    """Corpus paths are relative to the repository root (two levels above results/corpus) or absolute."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return str(p)
+    root = Path(tracks_path).resolve().parents[2]
+    return str(root / p)
+
+
+def load_audio(tracks: pd.DataFrame, sample_rate: int, tracks_path: Path) -> dict[str, np.ndarray]:
+    return {str(t.song_id): D.load_mono(_resolve(t.audio_path, tracks_path), sample_rate) for t in tracks.itertuples()}
+
+
+def window_waves(windows: pd.DataFrame, audio: Mapping[str, np.ndarray], sample_rate: int, window_s: float):
+    n = round(window_s * sample_rate)
+    if not len(windows):
+        return np.zeros((0, n), np.float32)
+    return np.stack([D.crop(audio[str(r.song_id)], float(r.start), n, sample_rate) for r in windows.itertuples()])
+
+
+# ---------------------------------------------------------------- training
+
+
+def make_model(cfg: ClapConfig) -> ClapModel:
+    spec = preset_spec(cfg.preset, cfg.window_s, roberta_dir=cfg.roberta_dir)
+    if cfg.pretrained:
+        return load_pretrained(cfg.pretrained, spec)
+    return build(spec)
+
+
+def clip_loss_fn():
+    """laion's ClipLoss on the plain (non-MLP) features, as laion trains CLAP."""
+    loss = clap_module().ClipLoss(mlp_loss=False, cache_labels=False)
+
+    def fn(model: ClapModel, batch) -> torch.Tensor:
+        waves, tokens = batch
+        audio, text, _, _, scale_a, _ = model(waves, tokens)
+        return loss(audio, text, scale_a)
+
+    return fn
+
+
+def train(
+    cfg: ClapConfig,
+    tracks_path: Path,
+    out_dir: Path,
+    state_dir: Path | None = None,
+    seed: int = 1234,
+    model: ClapModel | None = None,
+) -> dict:
+    """Train on the train split, evaluate on valid, save the model; returns the metrics written."""
+    started = time.perf_counter()
+    model = model or make_model(cfg)
+    sr = model.spec.sample_rate
+    tracks, truths = load_corpus(tracks_path)
+    windows = D.build_windows(tracks, truths, cfg.window_s, cfg.train_hop_s, cfg.active_rms)
+    train_tracks = tracks[tracks["split"] == "train"]
+    valid_w = D.build_windows(tracks[tracks["split"] == "valid"], truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
+    audio = load_audio(tracks[tracks["split"].isin(["train", "valid"])], sr, tracks_path)
+    meta = {str(t.song_id): (str(t.genre or ""), str(t.mood or "")) for t in train_tracks.itertuples()}
+    pool = D.TrainWindows(
+        windows[windows["split"] == "train"],
+        audio,
+        truths,
+        sr,
+        cfg.window_s,
+        cfg.active_rms,
+        cfg.shift_s,
+        cfg.gain_db,
+        meta,
+    )
+    if not len(pool):
+        raise ValueError("no train-split windows: is the corpus empty or every song in valid/reference?")
+    valid_waves = window_waves(valid_w, audio, sr, cfg.window_s)
+    log.info(
+        "clap: %d train windows, %d valid windows, %d distinct train captions",
+        len(pool),
+        len(valid_w),
+        pool.windows["caption"].nunique(),
+    )
+
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+
+    def next_batch(step: int):
+        nonlocal order
+        idx = []
+        while len(idx) < min(cfg.batch_size, len(pool)):
+            if not order:
+                order = list(rng.permutation(len(pool)))
+            idx.append(order.pop())
+        waves, texts = pool.batch(idx, rng)
+        return torch.from_numpy(waves), model.tokenize(texts)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = max(1, cfg.max_steps)
+
+    def lr_lambda(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    loop = LoopConfig(cfg.max_steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_every, seed)
+    history = train_loop(
+        model,
+        optimizer,
+        next_batch,
+        clip_loss_fn(),
+        loop,
+        Path(state_dir or out_dir / "state"),
+        evaluate=lambda m: evaluate_windows(m, valid_waves, valid_w),
+        scheduler=scheduler,
+    )
+    final = history["eval"][-1][1] if history["eval"] else evaluate_windows(model, valid_waves, valid_w)
+    metrics = {
+        "valid": final,
+        "history": history,
+        "train_windows": len(pool),
+        "valid_windows": len(valid_w),
+        "train_wall_s": history["wall_s"],
+        "total_wall_s": time.perf_counter() - started,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": asdict(cfg),
+        "seed": seed,
+    }
+    save(model, out_dir, extra={"clap": asdict(cfg)})
+    (Path(out_dir) / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2))
+    return metrics
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+def text_table(captions: Sequence[str]) -> pd.DataFrame:
+    """Anchors, every tag of the vocabulary (kind tag:<family>) and the distinct captions, in that order."""
+    from musicot.prep.tags import load_vocabulary
+
+    rows = [dict(text=a, kind="anchor") for a in D.ANCHORS]
+    rows += [dict(text=t, kind=f"tag:{family}") for family, tags in load_vocabulary().items() for t in tags]
+    rows += [dict(text=c, kind="caption") for c in dict.fromkeys(captions)]
+    return pd.DataFrame(rows).astype(TEXT_COLUMNS)
+
+
+def embed(cfg: ClapConfig, tracks_path: Path, model_dir: Path, out_dir: Path) -> dict:
+    """Write windows.parquet/.npy, text.parquet/.npy, metrics.json and quality.csv; return the metrics."""
+    started = time.perf_counter()
+    model = load(model_dir)
+    sr = model.spec.sample_rate
+    tracks, truths = load_corpus(tracks_path)
+    windows = D.build_windows(tracks, truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
+    chunks = []
+    for song_id, group in windows.groupby("song_id", sort=False):
+        track = tracks[tracks["song_id"] == song_id].iloc[0]
+        mono = D.load_mono(_resolve(track["audio_path"], tracks_path), sr)
+        chunks.append(model.embed_audio(window_waves(group, {str(song_id): mono}, sr, cfg.window_s)))
+    audio = np.concatenate(chunks) if chunks else np.zeros((0, model.joint_dim), np.float32)
+    texts = text_table(windows["caption"].astype(str))
+    text_emb = model.embed_text(list(texts["text"]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    windows[list(D.WINDOW_COLUMNS)].to_parquet(out_dir / "windows.parquet", index=False)
+    np.save(out_dir / "windows.npy", audio.astype(np.float32))
+    texts.to_parquet(out_dir / "text.parquet", index=False)
+    np.save(out_dir / "text.npy", text_emb.astype(np.float32))
+
+    valid = (windows["split"] == "valid").to_numpy()
+    emb = dict(zip(texts["text"], text_emb, strict=False))
+    vw = windows[valid]
+    metrics = retrieval_metrics(audio[valid], list(vw["caption"].astype(str)), emb)
+    metrics.update(stem_auc(audio[valid], vw, {a: emb[a] for a in D.ANCHORS}))
+    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
+    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    metrics["wall_s"] = time.perf_counter() - started
+    (out_dir / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2))
+    n = int(valid.sum())
+    write_quality(
+        [dict(step=STEP, metric=k, value=v, n=n, note="valid split") for k, v in metrics.items() if k != "wall_s"],
+        out_dir / "quality.csv",
+    )
+    return metrics
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("train", "embed"):
+        s = sub.add_parser(name)
+        s.add_argument("--config", required=True, help="config YAML path or inline JSON")
+        s.add_argument("--tracks", type=Path, required=True)
+        s.add_argument("--out", type=Path, required=True)
+        s.add_argument("--threads", type=int, default=None, help="torch threads (overrides clap.threads)")
+        if name == "train":
+            s.add_argument("--state-dir", type=Path, default=None, help="checkpoint folder (default OUT/state)")
+        else:
+            s.add_argument("--model", type=Path, required=True, help="folder written by `train`")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = load_config(a.config)
+    cfg = build_config(ClapConfig, config["clap"])
+    threads = a.threads if a.threads is not None else cfg.threads
+    if threads:
+        torch.set_num_threads(threads)
+    if a.command == "train":
+        metrics = train(cfg, a.tracks, a.out, a.state_dir, seed=config["seed"])
+        print(json.dumps(_json_safe({"valid": metrics["valid"], "train_wall_s": metrics["train_wall_s"]}), indent=2))
+    else:
+        print(json.dumps(_json_safe(embed(cfg, a.tracks, a.model, a.out)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

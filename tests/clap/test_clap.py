@@ -1,0 +1,208 @@
+"""musicot.clap: offline construction, shapes, save/load, a few training steps, data windows, the torchvision shim."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from musicot.clap import compat
+from musicot.clap import data as D
+from musicot.clap import model as M
+
+SR = 16000
+WINDOW_S = 2.0  # short windows keep the tiny preset fast in tests
+
+
+@pytest.fixture(scope="module")
+def tiny() -> M.ClapModel:
+    torch.manual_seed(0)
+    return M.build(M.preset_spec("tiny", window_s=WINDOW_S))
+
+
+def _tones(n: int, seconds: float = WINDOW_S, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """n synthetic windows cycling through four kinds (tone, noise bursts, both, low hum), captioned."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    waves, texts = [], []
+    for i in range(n):
+        tone = 0.3 * np.sin(2 * np.pi * (440 + 20 * i) * t)
+        bursts = 0.3 * rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 4 * t) > 0.5)
+        hum = 0.5 * np.sin(2 * np.pi * 55 * t)
+        kind = i % 4
+        waves.append([tone, bursts, tone + bursts, hum][kind])
+        texts.append(["piano", "drums", "drums and piano", "bass"][kind] + "; no vocals.")
+    return np.stack(waves).astype(np.float32), texts
+
+
+def test_shim_frozen_batchnorm_matches_batchnorm_eval():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(6).eval()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2)
+        bn.bias.normal_()
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.2, 3)
+    frozen = compat.FrozenBatchNorm2d(6)
+    frozen.load_state_dict(bn.state_dict())  # num_batches_tracked is dropped, like torchvision's
+    assert sorted(frozen.state_dict()) == ["bias", "running_mean", "running_var", "weight"]
+    x = torch.randn(3, 6, 5, 7)
+    torch.testing.assert_close(frozen(x), bn(x), rtol=1e-5, atol=1e-5)
+
+
+def test_shim_transforms_raise_and_clap_module_imports():
+    cm = compat.clap_module()
+    assert hasattr(cm, "create_model") and hasattr(cm, "ClipLoss")
+    import torchvision  # the real one or our shim, whichever clap_module got
+
+    if getattr(torchvision, compat.SHIM_MARK, False):
+        from torchvision.ops.misc import FrozenBatchNorm2d
+        from torchvision.transforms import Resize
+
+        assert FrozenBatchNorm2d is compat.FrozenBatchNorm2d
+        with pytest.raises(NotImplementedError):
+            Resize(224)(None)
+        import transformers.utils.import_utils as iu
+
+        assert not iu._is_package_available("torchvision", return_version=True)[0]
+
+
+def test_tiny_forward_shapes(tiny):
+    waves, texts = _tones(3)
+    a, t, am, tm, sa, st = tiny(torch.from_numpy(waves), tiny.tokenize(texts))
+    assert a.shape == t.shape == am.shape == tm.shape == (3, 128)
+    assert sa.ndim == st.ndim == 0
+    audio = tiny.embed_audio(waves)
+    text = tiny.embed_text(["vocals", "bass", "drums"])
+    assert audio.shape == (3, 128) and text.shape == (3, 128) and audio.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1, rtol=1e-5)
+
+
+def test_offline_construction(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    model = M.build(M.preset_spec("tiny", window_s=WINDOW_S))
+    assert model.embed_text(["guitar"]).shape == (1, 128)
+
+
+def test_save_load_identical(tiny, tmp_path):
+    waves, _ = _tones(2)
+    texts = ["drums and bass; no vocals. funk, dark.", "piano"]
+    M.save(tiny, tmp_path / "m")
+    back = M.load(tmp_path / "m")
+    assert back.spec == tiny.spec
+    np.testing.assert_array_equal(back.embed_audio(waves), tiny.embed_audio(waves))
+    np.testing.assert_array_equal(back.embed_text(texts), tiny.embed_text(texts))
+
+
+def test_training_steps_lower_loss(tmp_path):
+    from musicot.clap.train import clip_loss_fn
+    from musicot.training import LoopConfig, train_loop
+
+    torch.manual_seed(0)
+    model = M.build(M.preset_spec("tiny", window_s=WINDOW_S))
+    waves, texts = _tones(4)
+    batch = (torch.from_numpy(waves), model.tokenize(texts))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    cfg = LoopConfig(8, 100, 100, 4, 0)
+    history = train_loop(model, opt, lambda step: batch, clip_loss_fn(), cfg, tmp_path / "state")
+    (_, first), *_, (_, last) = history["train"]  # mean loss of steps 1-4 and of steps 5-8
+    assert last < first - 0.1, history["train"]
+
+
+def test_windows_and_captions():
+    np.testing.assert_allclose(D.window_starts(37.0, 10.0, 5.0), [0, 5, 10, 15, 20, 25])
+    np.testing.assert_allclose(D.window_starts(6.0, 10.0, 5.0), [0])
+    assert D.caption({"drums": True, "bass": True, "piano": True}, "Funk", "dark") == (
+        "bass, drums and piano; no vocals. funk, dark."
+    )
+    assert D.caption({"vocals": True}, "", "unknown") == "vocals."
+    rng = np.random.default_rng(0)
+    variants = {D.caption({"drums": True, "bass": True, "vocals": True}, "rock", "happy", rng) for _ in range(40)}
+    assert "vocals, bass and drums. rock, happy." in variants and "drums, vocals and bass." in variants
+    frames = []
+    for stem in D.STEMS:
+        for f in range(40):  # 20 s of 0.5 s frames: drums only in the second half, piano throughout
+            rms = {"drums": 0.05 if f >= 20 else 0.0, "piano": 0.03}.get(stem, 0.0)
+            frames.append(dict(song_id="s1", stem=stem, frame=f, start=f * 0.5, end=f * 0.5 + 0.5, rms=rms))
+    truths = D.song_truths(pd.DataFrame(frames))
+    tracks = pd.DataFrame([dict(song_id="s1", split="valid", duration_s=20.0, genre="jazz", mood="calm")])
+    w = D.build_windows(tracks, truths, 10.0, 5.0, 0.01)
+    assert list(w["start"]) == [0.0, 5.0, 10.0]
+    assert list(w["active_drums"]) == [False, True, True]  # 5-15 s: mean 0.025 > 0.01
+    assert w["caption"].iloc[0] == "piano; no vocals. jazz, calm."
+
+
+def test_metrics_perfect_and_tag_scorer(tiny):
+    from musicot.clap.train import retrieval_metrics, stem_auc
+    from musicot.prep.tags import TagScorer
+
+    emb = np.eye(4, dtype=np.float32)
+    m = retrieval_metrics(emb[:3], ["a", "b", "c"], {"a": emb[0], "b": emb[1], "c": emb[2]})
+    assert m["recall@1"] == 1.0 and m["n_captions"] == 3
+    windows = pd.DataFrame({"active_vocals": [True, False, True, False]})
+    auc = stem_auc(np.array([[1.0], [0.0], [0.9], [0.1]]), windows, {"vocals": np.array([1.0])})
+    assert auc["auc_vocals"] == 1.0
+
+    scorer: TagScorer = M.ClapTagScorer(tiny, window_s=WINDOW_S, hop_s=1.0)  # structural match (mypy)
+    stereo = np.random.default_rng(0).standard_normal((44100 * 3, 2)).astype(np.float32) * 0.1
+    scores = scorer.score(stereo, 44100, ["rock", "jazz"])
+    assert set(scores) == {"rock", "jazz"} and all(-1 <= v <= 1 for v in scores.values())
+
+
+def test_paper_family_load_pretrained(tmp_path):
+    """The paper path (HTSAT + roberta, laion checkpoint format) on a small random model of the same family.
+
+    HTSAT-base + roberta-base is ~200 M parameters (tens of seconds to build on CPU, ~0.8 GB), so the
+    test uses HTSAT-tiny and a 1-layer roberta (hidden 768, which laion's projection hard-codes).
+    """
+    from transformers import RobertaConfig
+
+    roberta = RobertaConfig(
+        vocab_size=64,
+        hidden_size=768,
+        num_hidden_layers=1,
+        num_attention_heads=12,
+        intermediate_size=128,
+        max_position_embeddings=80,
+    )
+    base = M.preset_spec("paper")
+    cfg = {**base.model_config, "embed_dim": 768}
+    cfg["audio_cfg"] = {**cfg["audio_cfg"], "model_name": "tiny"}
+    spec = M.ClapSpec("paper", cfg, "roberta")
+
+    class Tok:
+        def __call__(self, texts, max_length, **kwargs):
+            ids = torch.ones(len(texts), max_length, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, text in enumerate(texts):
+                codes = [0, *[4 + ord(c) % 60 for c in text][: max_length - 2], 2]
+                ids[i, : len(codes)] = torch.tensor(codes)
+                mask[i, : len(codes)] = 1
+            return {"input_ids": ids, "attention_mask": mask}
+
+    torch.manual_seed(0)
+    src = M.build(spec, roberta_config=roberta, tokenizer=Tok())
+    state = {"module." + k: v for k, v in src.clap.state_dict().items()}
+    state["module.text_branch.embeddings.position_ids"] = torch.arange(80)[None]
+    torch.save({"epoch": 15, "state_dict": state}, tmp_path / "ckpt.pt")
+    torch.manual_seed(1)
+    loaded = M.load_pretrained(tmp_path / "ckpt.pt", spec, roberta_config=roberta, tokenizer=Tok())
+    wave = np.random.default_rng(0).standard_normal((1, 480000)).astype(np.float32) * 0.1
+    audio = loaded.embed_audio(wave)
+    assert audio.shape == (1, 512)
+    np.testing.assert_allclose(audio, src.eval().embed_audio(wave), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.embed_text(["drums"]), src.embed_text(["drums"]), rtol=1e-5, atol=1e-6)
+
+
+def test_paper_needs_local_roberta():
+    with pytest.raises(FileNotFoundError):
+        M.build(M.preset_spec("paper", roberta_dir=str(Path("/nonexistent/roberta"))))
