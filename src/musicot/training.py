@@ -16,6 +16,7 @@ now that only means rank 0 alone writes checkpoints and logs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -32,6 +33,7 @@ from tqdm import tqdm
 log = logging.getLogger("musicot.training")
 
 STATE_FILE = "state.pt"
+RUN_FILE = "run.json"  # beside state.pt: what the saved state was trained with
 
 
 @dataclass(frozen=True)
@@ -183,3 +185,18 @@ def train_loop(
     bar.close()
     history["wall_s"] = wall0 + time.perf_counter() - t0
     return history
+
+
+def discard_stale_state(state_dir: Path, run: dict) -> None:
+    """Start over when the saved state was trained with other settings or data than `run` describes.
+
+    Trainers put in `run` everything a resumed state must agree with (seed, config without the
+    step count, data checksum), so raising only the step count resumes a shorter run.
+    """
+    state_dir = Path(state_dir)
+    run_file, state = state_dir / RUN_FILE, state_dir / STATE_FILE
+    if state.exists() and (not run_file.exists() or json.loads(run_file.read_text()) != run):
+        log.warning("%s was trained with other settings: starting over", state)
+        state.unlink()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(run, indent=2))

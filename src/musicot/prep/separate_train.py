@@ -34,7 +34,7 @@ from musicot.prep.separate import (
     read_at,
     save_separator,
 )
-from musicot.training import STATE_FILE, LoopConfig, train_loop
+from musicot.training import LoopConfig, discard_stale_state, train_loop
 
 log = logging.getLogger("musicot.prep.separate")
 
@@ -43,7 +43,6 @@ VALID_CROPS = 16  # fixed validation crops, spread over the valid songs
 LOG_EVERY = 10
 CHECKPOINT_EVERY = 50
 TRAIN_STREAM, VALID_STREAM = 0, 1  # independent RNG streams under one seed
-RUN_FILE = "run.json"  # beside state.pt: what the saved state was trained with
 # Settings a saved state must share to be resumed (steps may grow; apply-time keys do not matter).
 RESUME_KEYS = ("sample_rate", "channels", "depth", "t_layers", "segment_s", "batch_size", "crop_s", "lr", "remix_prob")
 
@@ -102,17 +101,6 @@ def _validation(bank: list[torch.Tensor], frames: int, seed: int, batch_size: in
     return evaluate
 
 
-def _discard_stale_state(state_dir: Path, cfg: SeparationConfig, seed: int) -> None:
-    """Start over when the saved state was trained with other settings (a config change)."""
-    run = {"seed": seed, **{k: getattr(cfg, k) for k in RESUME_KEYS}}
-    run_file, state = state_dir / RUN_FILE, state_dir / STATE_FILE
-    if state.exists() and (not run_file.exists() or json.loads(run_file.read_text()) != run):
-        log.warning("%s was trained with other settings: starting over", state)
-        state.unlink()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(run, indent=2))
-
-
 def train_separator(
     tracks: pd.DataFrame,
     cfg: SeparationConfig,
@@ -141,7 +129,7 @@ def train_separator(
     load_s = time.perf_counter() - t0
     log.info("loaded stems of %d train / %d valid songs in %.1f s", len(train), len(valid), load_s)
 
-    _discard_stale_state(Path(state_dir), cfg, seed)
+    discard_stale_state(Path(state_dir), {"seed": seed, **{k: getattr(cfg, k) for k in RESUME_KEYS}})
     torch.manual_seed(seed)  # the initial weights (train_loop seeds again before stepping)
     model = build_model(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)

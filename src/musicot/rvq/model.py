@@ -28,13 +28,12 @@ from safetensors.torch import load_file, save_file
 from vector_quantize_pytorch import ResidualVQ
 
 from musicot.config import build
-from musicot.training import STATE_FILE, LoopConfig, train_loop
+from musicot.training import LoopConfig, discard_stale_state, train_loop
 
 log = logging.getLogger("musicot.rvq")
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-RUN_FILE = "run.json"  # in the state folder: what the checkpoint was trained with
 TRAIN_STREAM = 0
 CHUNK = 4096  # rows encoded per forward pass
 KMEANS_ROWS_PER_CODE = 16  # the first (k-means init) batch holds up to this many rows per code
@@ -146,16 +145,6 @@ def metrics(model: ResidualVQ, emb) -> dict[str, float]:
     return out
 
 
-def _discard_stale_state(state_dir: Path, run: dict) -> None:
-    """Start over when the saved state was trained with other settings or data."""
-    run_file, state = state_dir / RUN_FILE, state_dir / STATE_FILE
-    if state.exists() and (not run_file.exists() or json.loads(run_file.read_text()) != run):
-        log.warning("%s was trained with other settings: starting over", state)
-        state.unlink()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(run, indent=2))
-
-
 def train_rvq(
     embeddings: np.ndarray, cfg: RvqConfig, state_dir: Path, seed: int = 0, valid: np.ndarray | None = None
 ) -> tuple[ResidualVQ, dict]:
@@ -177,7 +166,7 @@ def train_rvq(
     # steps and eval_every may change between runs: a longer run resumes the shorter one's state.
     same = {k: v for k, v in asdict(cfg).items() if k not in ("steps", "eval_every")}
     run = {"seed": seed, "dim": dim, "rows": n, "checksum": float(x.double().sum()), **same}
-    _discard_stale_state(Path(state_dir), run)
+    discard_stale_state(Path(state_dir), run)
     torch.manual_seed(seed)
     model = build_rvq(cfg, dim)
     optimizer = torch.optim.SGD([{"params": []}], lr=0.0)  # EMA codebooks: nothing to optimise
