@@ -1,8 +1,7 @@
 # Config validation and the few helpers rules share.
-import json
 from pathlib import Path
 
-from musicot.config import ConfigError, SCHEMA_PATH, validate
+from musicot.config import ConfigError, SCHEMA_PATH, section_json, validate
 
 # The same validator the stage modules use: it fills every default from the schema and names
 # each bad key (corpus.synth.n_songs: 'many' is not of type 'integer') before any job runs.
@@ -24,9 +23,7 @@ def config_arg(*sections):
     Passing only what a stage reads makes Snakemake's params trigger rerun exactly the
     stages whose configuration changed.
     """
-    return json.dumps(
-        {k: config[k] for k in sections}, sort_keys=True, separators=(",", ":")
-    )
+    return section_json(config, *sections)
 
 
 def corpus_parts(wildcards):

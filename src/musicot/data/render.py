@@ -70,6 +70,7 @@ class SoundFontError(RuntimeError):
     """The configured SoundFont is missing or FluidSynth cannot load it."""
 
 
+@lru_cache(maxsize=1)
 def _bind_write_float():
     """ctypes binding of fluid_synth_write_float (pyfluidsynth only wraps the int16 writer)."""
     from ctypes import c_int, c_void_p
@@ -82,13 +83,8 @@ def _bind_write_float():
     return fluidsynth.cfunc("fluid_synth_write_float", c_int, *args)
 
 
-@lru_cache(maxsize=1)
-def _write_float_fn():
-    return _bind_write_float()
-
-
 def _write_float(*args) -> None:
-    if _write_float_fn()(*args) != 0:
+    if _bind_write_float()(*args) != 0:
         raise RuntimeError("fluid_synth_write_float failed")
 
 

@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -252,6 +252,27 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="persistent folder for numba's compiled-code cache (default: numba's own, or $NUMBA_CACHE_DIR)",
     )
+
+
+def parse_step_args(argv: Sequence[str] | None, prog: str, description: str) -> argparse.Namespace:
+    """Arguments of a librosa-based step CLI (structure, tags), with numba's cache and logging set up.
+
+    The cache must be configured before librosa is imported, hence here and not in the step.
+    """
+    from musicot.prep.common import step_parser
+
+    parser = step_parser(prog, description)
+    add_runtime_args(parser)
+    args = parser.parse_args(argv)
+    configure_numba_cache(args.numba_cache)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args
+
+
+def log_step_time(step: str, n_songs: int, started: float) -> None:
+    """One line with a step's total and per-song wall time."""
+    seconds = time.perf_counter() - started
+    log.info("%s: %d songs in %.1f s (%.2f s/song)", step, n_songs, seconds, seconds / max(1, n_songs))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,9 +26,7 @@ share of time whose name matches truth — each a mean over songs with truth sec
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import logging
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -45,7 +43,7 @@ from sklearn.cluster import AgglomerativeClustering
 from musicot.config import build, load_config
 from musicot.data.table import SECTION_COLUMNS, frame
 from musicot.prep import beats
-from musicot.prep.common import load_tracks, load_truth, step_parser, write_step_outputs
+from musicot.prep.common import load_tracks, load_truth, write_step_outputs
 
 STEP = "structure"
 LABELS = ("intro", "verse", "chorus", "bridge", "outro")
@@ -277,17 +275,9 @@ def run(tracks: pd.DataFrame, cfg: StructureConfig, workers: int = 1) -> tuple[p
     return table, [rej for _, rej in results if rej is not None]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = step_parser("python -m musicot.prep.structure", __doc__.splitlines()[0])
-    beats.add_runtime_args(p)
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; prints the quality rows."""
-    a = _parser().parse_args(argv)
-    beats.configure_numba_cache(a.numba_cache)  # before librosa is imported
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    a = beats.parse_step_args(argv, "python -m musicot.prep.structure", __doc__.splitlines()[0])
     cfg = build(StructureConfig, load_config(a.config)["prep"]["structure"])
     started = time.perf_counter()
     tracks = load_tracks(a.tracks)
@@ -295,8 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth_path = Path(a.tracks).parent / "sections.parquet"
     truth = load_truth(a.tracks, "sections") if truth_path.is_file() else frame([], SECTION_COLUMNS)
     write_step_outputs(a, table, score_structure(table, truth), rejected)
-    seconds = time.perf_counter() - started
-    beats.log.info("structure: %d songs in %.1f s (%.2f s/song)", len(tracks), seconds, seconds / max(1, len(tracks)))
+    beats.log_step_time(STEP, len(tracks), started)
     return 0
 
 

@@ -16,10 +16,8 @@ LM's tag tokens and inference-time tag selection (`select_tags`, the paper's Eq.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib.resources
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from musicot.config import build, load_config
 from musicot.data.styles import NOTE_NAMES
 from musicot.data.table import frame
 from musicot.prep import beats
-from musicot.prep.common import load_tracks, step_parser, write_step_outputs
+from musicot.prep.common import load_tracks, write_step_outputs
 
 STEP = "tags"
 FAMILIES = ("genre", "subgenre", "mood", "gender", "instrument")
@@ -239,24 +237,15 @@ def run(
     return table, score_tags(table, tracks, cfg), rejected
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = step_parser("python -m musicot.prep.tags", __doc__.splitlines()[0])
-    beats.add_runtime_args(p)
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; prints the quality rows."""
-    a = _parser().parse_args(argv)
-    beats.configure_numba_cache(a.numba_cache)  # before librosa is imported
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    a = beats.parse_step_args(argv, "python -m musicot.prep.tags", __doc__.splitlines()[0])
     cfg = build(TagsConfig, load_config(a.config)["prep"]["tags"])
     started = time.perf_counter()
     tracks = load_tracks(a.tracks)
     table, quality, rejected = run(tracks, cfg, a.workers)
     write_step_outputs(a, table, quality, rejected)
-    seconds = time.perf_counter() - started
-    beats.log.info("tags: %d songs in %.1f s (%.2f s/song)", len(tracks), seconds, seconds / max(1, len(tracks)))
+    beats.log_step_time(STEP, len(tracks), started)
     return 0
 
 
