@@ -42,7 +42,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt pyprojec
 	touch $@
 
 run: setup
-	snakemake --cores all results/tables
+	snakemake --cores all  # rule all: results/tables and results/figures
 
 test: setup
 	pytest -q tests

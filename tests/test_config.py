@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from musicot.analysis.thought import AnalysisConfig
 from musicot.clap.train import ClapConfig
 from musicot.config import ConfigError, build, load_config, load_schema, validate
 from musicot.data.compose import StemGains, SynthConfig
@@ -78,6 +79,7 @@ def test_inline_json_equals_file(default_config):
         (TagsConfig, ("prep", "tags")),
         (ClapConfig, ("clap",)),
         (RvqConfig, ("rvq",)),
+        (AnalysisConfig, ("analysis",)),
     ],
 )
 def test_dataclasses_match_schema(cls, path, default_config):

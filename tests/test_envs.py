@@ -55,3 +55,43 @@ def test_no_torchaudio_anywhere():
     for name in files:
         code = [line.split("#")[0] for line in (REPO / name).read_text().splitlines()]
         assert not any("torchaudio" in line for line in code), f"{name} names torchaudio"
+
+
+# What each rule group's `python -m` modules import: their env must pin every such requirement.
+RULE_MODULES = {
+    "clap.yaml": [
+        "musicot.clap.train",
+        "musicot.rvq.train",
+        "musicot.analysis.thought",
+        "musicot.analysis.timeline",
+        "musicot.analysis.song_thought",
+    ],
+    "report.yaml": ["musicot.report.tables"],
+}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_env_files_pin_what_their_rules_import():
+    import json
+    import subprocess
+    import sys
+
+    required = {_normalise(p) for p in _pins((REPO / "requirements.txt").read_text().splitlines())}
+    envs = {name: {_normalise(p) for p in pins} for name, pins in _env_pins().items()}
+    for env, modules in RULE_MODULES.items():
+        # a fresh interpreter, so only these modules' imports are counted
+        script = (
+            "import importlib, json, sys, importlib.metadata as md\n"
+            "startup = set(sys.modules)\n"  # e.g. setuptools' _distutils_hack, loaded by a .pth file
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "dists = md.packages_distributions()\n"
+            "new = {m.split('.')[0] for m in set(sys.modules) - startup}\n"
+            "print(json.dumps(sorted({d for m in new for d in dists.get(m, [])})))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+        imported = {_normalise(d) for d in json.loads(out.stdout.strip().splitlines()[-1])}
+        missing = (imported & required) - envs[env]
+        assert not missing, f"envs/{env} lacks {sorted(missing)}, which its rules import"

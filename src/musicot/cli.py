@@ -9,6 +9,7 @@ COMMANDS = {
     "synth": ("musicot.data.synth", "render one shard of the built-in corpus"),
     "ingest": ("musicot.data.ingest", "ingest a folder or manifest of real audio"),
     "merge": ("musicot.data.merge", "merge corpus parts into the song table"),
+    "analyze": ("musicot.analysis.song_thought", "the musical thought of one audio file: codes, anchor timeline"),
     "tables": ("musicot.report.tables", "write results/tables"),
 }
 

@@ -38,7 +38,25 @@ TINY = {
         "synth": {"n_songs": 3, "shards": 2, "duration_s": [8, 10]},
     },
     "prep": {"separation": {"steps": 3, "eval_every": 2, "batch_size": 2, "crop_s": 1.0, "segment_s": 2.0}},
+    # 2 s windows at a 1 s hop give each 8-10 s song several windows to correlate over
+    "clap": {
+        "window_s": 2.0,
+        "hop_s": 1.0,
+        "train_hop_s": 2.0,
+        "batch_size": 2,
+        "crop_s": 1.0,
+        "tag_steps": 2,
+        "feature_samples": 8,
+        "contrastive_batch_size": 4,
+        "max_steps": 2,
+        "warmup_steps": 1,
+        "eval_every": 2,
+        "checkpoint_every": 2,
+        "log_every": 1,
+    },
+    "rvq": {"levels": 2, "codebook_size": 4, "kmeans_iters": 2, "steps": 2, "batch_size": 8, "eval_every": 1},
 }
+THOUGHT_RULES = ("train_clap", "embed_clap", "train_rvq", "thought_analyzability")
 
 
 def test_dry_run_lists_the_corpus_rules(tmp_path):
@@ -46,6 +64,19 @@ def test_dry_run_lists_the_corpus_rules(tmp_path):
     assert result.returncode == 0, result.stderr
     for rule in ("synth_shard", "corpus_table", "train_separator", "separate", "vad", "lyrics", "structure", "tags"):
         assert rule in result.stdout, rule
+    for rule in THOUGHT_RULES:
+        assert f"rule {rule}:" in result.stdout, rule
+
+
+def test_dry_run_resolves_the_analyzability_and_its_figure(tmp_path):
+    result = snakemake(tmp_path, "-n", "--cores", "1", "results/analysis/thought_analyzability.csv")
+    assert result.returncode == 0, result.stderr
+    for rule in (*THOUGHT_RULES, "separate"):
+        assert f"rule {rule}:" in result.stdout, rule
+    assert "rule thought_timeline:" not in result.stdout and "rule tables:" not in result.stdout
+    result = snakemake(tmp_path, "-n", "--cores", "1", "results/figures/thought_timeline.png")
+    assert result.returncode == 0, result.stderr
+    assert "rule thought_timeline:" in result.stdout and "rule tables:" not in result.stdout
 
 
 def test_lint_is_clean(tmp_path):
@@ -68,19 +99,42 @@ def test_ingest_source_without_path_is_a_clear_error(tmp_path):
 
 
 def test_tiny_synth_run_end_to_end(tmp_path):
-    result = snakemake(tmp_path, "--cores", "2", "results/tables", config=TINY)
+    result = snakemake(tmp_path, "--cores", "2", "results/tables", "results/figures/thought_timeline.pdf", config=TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")
     assert list(tracks.song_id) == ["synth00000", "synth00001", "synth00002"]
     table = pd.read_csv(tmp_path / "results/tables/corpus.csv")
     assert table.loc[table.split == "all", "songs"].item() == 3
-    for name in ("corpus", "prep_quality"):
+    for name in ("corpus", "prep_quality", "thought"):
         for ext in ("csv", "md", "tex"):
             assert (tmp_path / f"results/tables/{name}.{ext}").stat().st_size > 0
     quality = pd.read_csv(tmp_path / "results/prep/quality.csv")
     assert set(quality.step) == {"separation", "vad", "lyrics", "structure", "tags"}
     assert (tmp_path / "results/prep/stems/synth00000/vocals.flac").exists()
     assert (tmp_path / "benchmarks/corpus/synth_shard0.tsv").exists()
+    # the thought: CLAP windows -> RVQ codes -> analyzability of the one held-out (valid) song
+    windows = pd.read_parquet(tmp_path / "results/clap/embeddings/windows.parquet")
+    assert len(np.load(tmp_path / "results/clap/embeddings/windows.npy")) == len(windows)
+    codes = pd.read_parquet(tmp_path / "results/rvq/codes.parquet")
+    assert len(codes) == 2 * len(windows) and codes["code"].between(0, 3).all()
+    rows = pd.read_csv(tmp_path / "results/analysis/thought_analyzability.csv")
+    assert set(zip(rows.embedding, rows.stems, strict=True)) == {
+        ("quantized", "truth"),
+        ("quantized", "separated"),
+        ("raw", "truth"),
+    }
+    assert len(rows) == 3 * 5 and rows["paper_r"].notna().all()
+    held_out = windows[windows["split"] != "train"]
+    per_window = pd.read_parquet(tmp_path / "results/analysis/thought_windows.parquet")
+    assert len(per_window) == len(held_out) > 1
+    assert per_window["sim_vocals"].between(-1, 1).all() and per_window["volume_truth_drums"].notna().all()
+    for ext in ("pdf", "png"):
+        assert (tmp_path / f"results/figures/thought_timeline.{ext}").stat().st_size > 0
+    thought = pd.read_csv(tmp_path / "results/tables/thought.csv")
+    assert {"CLAP", "RVQ (valid split)", "analyzability r"} <= set(thought["part"])
+    for rule in (*THOUGHT_RULES, "thought_timeline"):
+        stage = "analysis" if rule.startswith("thought") else rule.split("_")[1]
+        assert (tmp_path / f"benchmarks/{stage}/{rule}.tsv").exists(), rule
 
 
 def test_ingest_run_records_broken_files(tmp_path):

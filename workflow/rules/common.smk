@@ -15,6 +15,8 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 SYNTH_SHARDS = list(range(config["corpus"]["synth"]["shards"]))
+# The song table every stage after the corpus reads (its truth tables lie beside it).
+TRACKS = "results/corpus/tracks.parquet"
 
 
 def config_arg(*sections):

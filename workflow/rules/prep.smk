@@ -1,8 +1,6 @@
 # Preprocessing as in the paper: separation, VAD, lyrics (ASR), structure, MIR tags.
 # Each step writes its table, a quality CSV scored against the corpus truth and its rejections.
 
-TRACKS = "results/corpus/tracks.parquet"
-
 
 rule train_separator:
     input:

@@ -5,6 +5,10 @@ rule tables:
     input:
         corpus="results/corpus/summary.csv",
         prep="results/prep/quality.csv",
+        clap=rules.embed_clap.output.quality,
+        clap_train=rules.train_clap.output.metrics,
+        rvq=rules.train_rvq.output.metrics,
+        analyzability=rules.thought_analyzability.output.table,
     output:
         report(
             directory("results/tables"),
@@ -20,4 +24,5 @@ rule tables:
         "../../envs/report.yaml"
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
-        "--out {output} > {log} 2>&1"
+        "--clap-quality {input.clap} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
+        "--analyzability {input.analyzability} --out {output} > {log} 2>&1"

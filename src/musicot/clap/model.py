@@ -53,7 +53,7 @@ TINY_CONFIG: dict[str, Any] = {
         "hop_size": 1600,
         "fmin": 30,
         "fmax": 8000,
-        "class_num": 1,
+        "class_num": 5,  # PANN's own tagging head, trained on the anchor stems (see ClapConfig.tag_weight)
         "model_type": "PANN",
         "model_name": "Cnn6",
     },
@@ -154,6 +154,7 @@ class ClapModel(nn.Module):
         # HTSAT and Cnn14 read {"waveform": x}; the smaller PANNs take the tensor itself.
         self._dict_input = cfg["model_type"] == "HTSAT" or cfg["model_name"] == "Cnn14"
         self._tokenizer = tokenizer
+        self.audio_regularize = True
         if spec.text_model == "roberta" and tokenizer is None:
             from transformers import RobertaTokenizer
 
@@ -175,6 +176,19 @@ class ClapModel(nn.Module):
         self.clap.audio_branch.spec_augmenter = SpecAugmentation(
             time_drop_width=width, time_stripes_num=2, freq_drop_width=8, freq_stripes_num=2
         )
+
+    def train(self, mode: bool = True) -> ClapModel:
+        """nn.Module.train; with ``audio_regularize = False`` the audio tower's own dropout and SpecAugment stay off.
+
+        laion's PANN towers apply SpecAugment and six functional dropouts (p 0.2-0.5) keyed on the
+        tower module's own ``training`` flag. Clearing just that flag turns them off while every
+        BatchNorm inside keeps training, which a from-scratch model trained for a few hundred steps
+        needs: with them on, the tiny preset learns the stems far more slowly.
+        """
+        super().train(mode)
+        if mode and not self.audio_regularize:
+            self.clap.audio_branch.training = False
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -200,6 +214,15 @@ class ClapModel(nn.Module):
     def forward(self, wave: torch.Tensor, tokens: Any):
         """laion's six outputs: audio, text, audio_mlp, text_mlp, logit_scale_a, logit_scale_t."""
         return self.clap(self._audio(wave), tokens, device=self.device)
+
+    def tower_outputs(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The audio tower's own outputs ("embedding" before the projection, "clipwise_output" tag probabilities)."""
+        return self.clap.encode_audio(self._audio(wave), device=self.device)
+
+    def audio_tags(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised audio embeddings, the tower's clipwise tag probabilities), gradients kept."""
+        out = self.tower_outputs(wave)
+        return F.normalize(self.clap.audio_projection(out["embedding"]), dim=-1), out["clipwise_output"]
 
     def audio_features(self, wave: torch.Tensor) -> torch.Tensor:
         """Normalised audio embeddings of (batch, clip_samples) waveforms (gradients kept)."""

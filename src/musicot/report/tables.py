@@ -1,6 +1,9 @@
 """Write the run's tables as csv, markdown and LaTeX under results/tables/.
 
-    python -m musicot.report.tables --corpus-summary results/corpus/summary.csv --out results/tables
+    python -m musicot.report.tables --corpus-summary results/corpus/summary.csv --out results/tables \
+        [--prep-quality results/prep/quality.csv] [--clap-quality results/clap/embeddings/quality.csv \
+        --clap-train results/clap/model/metrics.json --rvq-metrics results/rvq/metrics.json \
+        --analyzability results/analysis/thought_analyzability.csv]
 
 Each later stage adds its table here as one more input; a table is written in all three
 formats from one DataFrame so they never disagree.
@@ -9,6 +12,7 @@ formats from one DataFrame so they never disagree.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +28,14 @@ CORPUS_COLUMNS = {
 }
 
 
-def write_table(df: pd.DataFrame, out_dir: Path, name: str, caption: str) -> list[Path]:
-    """`name`.csv, .md and .tex in `out_dir`; returns the paths written."""
+def write_table(df: pd.DataFrame, out_dir: Path, name: str, caption: str, precision: int = 2) -> list[Path]:
+    """`name`.csv, .md and .tex in `out_dir` (LaTeX floats at `precision` decimals); returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex")]
     df.to_csv(paths[0], index=False)
-    paths[1].write_text(f"{caption}\n\n{df.to_markdown(index=False)}\n")
-    latex = df.style.hide(axis="index").format(precision=2, na_rep="")
+    readable = df.astype(object).where(df.notna(), None)  # missing values print empty, not "nan"
+    paths[1].write_text(f"{caption}\n\n{readable.to_markdown(index=False, missingval='')}\n")
+    latex = df.style.hide(axis="index").format(precision=precision, na_rep="")
     paths[2].write_text(latex.to_latex(caption=caption, label=f"tab:{name}", hrules=True))
     return paths
 
@@ -45,10 +50,92 @@ def prep_table(quality: pd.DataFrame) -> pd.DataFrame:
     return quality.assign(value=quality["value"].round(3))[["step", "metric", "value", "n", "note"]]
 
 
+THOUGHT_COLUMNS = ["part", "metric", "ours", "compare with", "which is", "n"]
+EMBEDDINGS = {"quantized": "thought", "raw": "raw CLAP"}
+
+
+def _number(value) -> float:
+    """A metric value as float; null (a NaN written as JSON) stays NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def clap_rows(quality: pd.DataFrame, train: dict | None = None) -> list[dict]:
+    """CLAP recall@k beside its chance level and zero-shot AUC per anchor beside 0.5 (valid split)."""
+    values = dict(zip(quality["metric"], quality["value"], strict=True))
+    n = dict(zip(quality["metric"], quality["n"], strict=True))
+    rows = []
+    for name in [m for m in values if m.startswith("recall@")]:
+        k = name.split("@")[1]
+        rows.append(dict(metric=name, ours=values[name], ref=values.get(f"chance@{k}"), ref_is="chance", n=n[name]))
+    for name in [m for m in values if m.startswith("auc_")]:
+        rows.append(dict(metric=f"AUC {name[4:]}", ours=values[name], ref=0.5, ref_is="chance", n=n[name]))
+    if train is not None:
+        rows.append(dict(metric="training wall time (s)", ours=_number(train.get("train_wall_s"))))
+    return [dict(part="CLAP", **r) for r in rows]
+
+
+def rvq_rows(metrics: dict) -> list[dict]:
+    """RVQ per level: cosine of the 1..l prefix reconstruction, perplexity and dead codes beside the codebook size."""
+    final, split = (metrics["valid"], "valid") if metrics.get("valid") else (metrics["train"], "train")
+    size, levels = metrics["config"]["codebook_size"], metrics["config"]["levels"]
+    n = metrics.get("eval_rows") if split == "valid" else metrics.get("train_rows")
+    rows = []
+    for level in range(1, levels + 1):
+        prefix = "level 1" if level == 1 else f"levels 1-{level}"
+        rows.append(dict(metric=f"level {level}: cosine of {prefix}", ours=_number(final[f"cos_l{level}"])))
+        for key, label in (("perplexity", "perplexity"), ("dead", "dead codes")):
+            value = _number(final[f"{key}_l{level}"])
+            rows.append(dict(metric=f"level {level}: {label}", ours=value, ref=size, ref_is="codebook size"))
+    rows.append(dict(metric="training wall time (s)", ours=_number(metrics.get("train_wall_s"))))
+    return [dict(part=f"RVQ ({split} split)", n=n if r["metric"].startswith("level") else None, **r) for r in rows]
+
+
+def analyzability_rows(table: pd.DataFrame) -> list[dict]:
+    """Pooled r per anchor and stem source beside the paper's r (its generated songs, htdemucs_6s stems)."""
+    rows = []
+    for r in table.itertuples():
+        rows.append(
+            dict(
+                part="analyzability r",
+                metric=f"{r.anchor}: {EMBEDDINGS.get(r.embedding, r.embedding)} vs {r.stems} stems",
+                ours=r.r_pooled,
+                ref=r.paper_r,
+                ref_is="paper",
+                n=r.n_windows,
+            )
+        )
+    return rows
+
+
+def thought_table(
+    clap_quality: pd.DataFrame | None = None,
+    clap_train: dict | None = None,
+    rvq_metrics: dict | None = None,
+    analyzability: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The musical thought at a glance: CLAP, RVQ and analyzability rows (whichever inputs are given)."""
+    rows = clap_rows(clap_quality, clap_train) if clap_quality is not None else []
+    rows += rvq_rows(rvq_metrics) if rvq_metrics is not None else []
+    rows += analyzability_rows(analyzability) if analyzability is not None else []
+    df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ref", "ref_is", "n"])
+    df = df.astype({"ours": "float64", "ref": "float64"}).round({"ours": 3, "ref": 3})
+    df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
+    df.columns = THOUGHT_COLUMNS
+    return df
+
+
+def _read_json(path: Path | None) -> dict | None:
+    return json.loads(path.read_text()) if path else None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus-summary", type=Path, required=True)
     parser.add_argument("--prep-quality", type=Path, help="results/prep/quality.csv")
+    parser.add_argument("--clap-quality", type=Path, help="results/clap/embeddings/quality.csv")
+    parser.add_argument("--clap-train", type=Path, help="results/clap/model/metrics.json")
+    parser.add_argument("--rvq-metrics", type=Path, help="results/rvq/metrics.json")
+    parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     summary = pd.read_csv(args.corpus_summary)
@@ -56,6 +143,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.prep_quality:
         quality = pd.read_csv(args.prep_quality, keep_default_na=False, na_values=[""])
         write_table(prep_table(quality), args.out, "prep_quality", "Preprocessing scored against corpus truth.")
+    thought_inputs = (args.clap_quality, args.clap_train, args.rvq_metrics, args.analyzability)
+    if any(thought_inputs):
+        thought = thought_table(
+            pd.read_csv(args.clap_quality) if args.clap_quality else None,
+            _read_json(args.clap_train),
+            _read_json(args.rvq_metrics),
+            pd.read_csv(args.analyzability) if args.analyzability else None,
+        )
+        caption = (
+            "The musical thought: CLAP retrieval and zero-shot stem AUC (valid split), RVQ per level, "
+            "and the analyzability r per anchor beside the paper's (arXiv 2503.19611, section 5.3)."
+        )
+        write_table(thought, args.out, "thought", caption, precision=3)  # the paper gives r to 3 decimals
 
 
 if __name__ == "__main__":

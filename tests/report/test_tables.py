@@ -1,0 +1,99 @@
+"""results/tables: the thought table from the CLAP, RVQ and analyzability outputs, in all three formats."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musicot.report.tables import main, thought_table
+
+
+def _inputs(tmp_path):
+    quality = pd.DataFrame(
+        dict(
+            step="clap",
+            metric=["recall@1", "recall@5", "chance@1", "chance@5", "n_captions", "auc_vocals", "auc_bass", "auc_mean"],
+            value=[0.4, 0.9, 0.1, 0.5, 10, 0.8, np.nan, 0.8],
+            n=12,
+            note="valid split",
+        )
+    )
+    train = {"train_wall_s": 61.5, "valid": {}}
+    level = {f"{k}_l{i}": v for i in (1, 2) for k, v in (("cos", 0.5 * i), ("perplexity", 3.0 * i), ("dead", 4 - i))}
+    rvq = {
+        "valid": level,
+        "train": {},
+        "config": {"codebook_size": 8, "levels": 2},
+        "eval_rows": 20,
+        "train_wall_s": 2.0,
+    }
+    analysis = pd.DataFrame(
+        dict(
+            anchor=["vocals", "vocals", "vocals"],
+            stems=["truth", "separated", "truth"],
+            embedding=["quantized", "quantized", "raw"],
+            r_pooled=[0.51234, 0.3, 0.6],
+            r_per_song_mean=[0.4, 0.2, 0.5],
+            n_windows=[30, 28, 30],
+            n_songs=[3, 3, 3],
+            n_excluded=[0, 0, 0],
+            paper_r=[0.689, 0.689, 0.689],
+        )
+    )
+    paths = {name: tmp_path / name for name in ("quality.csv", "train.json", "rvq.json", "analysis.csv")}
+    quality.to_csv(paths["quality.csv"], index=False)
+    paths["train.json"].write_text(json.dumps(train))
+    paths["rvq.json"].write_text(json.dumps(rvq))
+    analysis.to_csv(paths["analysis.csv"], index=False)
+    return quality, train, rvq, analysis, paths
+
+
+def test_thought_table_puts_each_number_beside_its_reference(tmp_path):
+    quality, train, rvq, analysis, _ = _inputs(tmp_path)
+    table = thought_table(quality, train, rvq, analysis).set_index("metric")
+    assert tuple(table.loc["recall@1", ["ours", "compare with", "which is", "n"]]) == (0.4, 0.1, "chance", 12)
+    assert tuple(table.loc["recall@5", ["ours", "compare with"]]) == (0.9, 0.5)
+    assert table.loc["AUC vocals", "compare with"] == 0.5 and np.isnan(table.loc["AUC bass", "ours"])
+    assert "chance@1" not in table.index and "n_captions" not in table.index
+    rvq_rows = table[table["part"] == "RVQ (valid split)"]
+    assert len(rvq_rows) == 2 * 3 + 1  # cosine, perplexity, dead codes per level + wall time
+    assert tuple(rvq_rows.loc["level 2: perplexity", ["ours", "compare with", "n"]]) == (6.0, 8.0, 20)
+    assert rvq_rows.loc["level 1: dead codes", "ours"] == 3
+    r = table[table["part"] == "analyzability r"]
+    assert r.loc["vocals: thought vs truth stems", "ours"] == pytest.approx(0.512)
+    assert r.loc["vocals: thought vs separated stems", "compare with"] == 0.689
+    assert r.loc["vocals: raw CLAP vs truth stems", "which is"] == "paper"
+    assert [m for m in table.index if m.startswith("AUC")] == ["AUC vocals", "AUC bass", "AUC mean"]  # file order
+
+
+def test_rvq_without_valid_windows_reports_train(tmp_path):
+    _, _, rvq, _, _ = _inputs(tmp_path)
+    rvq = {**rvq, "valid": None, "train": rvq["valid"], "train_rows": 50}
+    table = thought_table(rvq_metrics=rvq)
+    assert set(table["part"]) == {"RVQ (train split)"}
+    assert table.loc[table["metric"] == "level 1: perplexity", "n"].item() == 50
+
+
+def test_cli_writes_thought_in_three_formats(tmp_path):
+    *_, paths = _inputs(tmp_path)
+    summary = pd.DataFrame(
+        dict(split=["all"], songs=[3], minutes=[0.5], vocal_songs=[3], disk_mb=[1.0], rejected=[0], build_cpu_s=[9.0])
+    )
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    out = tmp_path / "tables"
+    main(
+        [
+            *("--corpus-summary", str(tmp_path / "summary.csv"), "--out", str(out)),
+            *("--clap-quality", str(paths["quality.csv"]), "--clap-train", str(paths["train.json"])),
+            *("--rvq-metrics", str(paths["rvq.json"]), "--analyzability", str(paths["analysis.csv"])),
+        ]
+    )
+    csv = pd.read_csv(out / "thought.csv")
+    assert list(csv.columns) == ["part", "metric", "ours", "compare with", "which is", "n"]
+    assert len(csv) == 6 + 7 + 3  # CLAP (2 recall, 3 AUC, wall time) + RVQ + analyzability
+    md = (out / "thought.md").read_text()
+    assert "| vocals: thought vs truth stems" in md and "nan" not in md
+    assert "\\begin{table}" in (out / "thought.tex").read_text()

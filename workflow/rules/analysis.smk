@@ -1,0 +1,60 @@
+# Analyzability of the musical thought (paper section 5.3) on the held-out songs, and its timeline.
+
+
+rule thought_analyzability:
+    input:
+        tracks=TRACKS,
+        volume="results/corpus/stem_volume.parquet",
+        windows=rules.embed_clap.output.windows,
+        windows_npy=rules.embed_clap.output.windows_npy,
+        text=rules.embed_clap.output.text,
+        text_npy=rules.embed_clap.output.text_npy,
+        rvq=rules.train_rvq.output.model,
+        rvq_spec=rules.train_rvq.output.spec,
+        codes=rules.train_rvq.output.codes,
+        stems="results/prep/stems",
+    output:
+        table=report(
+            "results/analysis/thought_analyzability.csv",
+            caption="../report/thought_analyzability.rst",
+            category="Analyzability",
+        ),
+        windows="results/analysis/thought_windows.parquet",
+    log:
+        "logs/analysis/thought_analyzability.log",
+    benchmark:
+        "benchmarks/analysis/thought_analyzability.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    threads: 1
+    params:
+        cfg=config_arg("analysis"),
+        embeddings=subpath(input.windows, parent=True),
+        rvq=subpath(input.rvq, parent=True),
+    shell:
+        "python -m musicot.analysis.thought --config {params.cfg:q} --tracks {input.tracks} "
+        "--embeddings {params.embeddings} --rvq {params.rvq} --stems {input.stems} "
+        "--out {output.table} --windows-out {output.windows} --threads {threads} > {log} 2>&1"
+
+
+rule thought_timeline:
+    input:
+        windows=rules.thought_analyzability.output.windows,
+    output:
+        pdf="results/figures/thought_timeline.pdf",
+        png=report(
+            "results/figures/thought_timeline.png",
+            caption="../report/thought_timeline.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/analysis/thought_timeline.log",
+    benchmark:
+        "benchmarks/analysis/thought_timeline.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    params:
+        cfg=config_arg("analysis"),
+    shell:
+        "python -m musicot.analysis.timeline --config {params.cfg:q} --windows {input.windows} "
+        "--out {output.pdf} {output.png} > {log} 2>&1"

@@ -1,0 +1,57 @@
+# CLAP: trained on 10 s corpus windows captioned from their stem truth, then every window and the
+# anchor/tag/caption texts embedded. Training state lives in results/clap/state (params, never output).
+
+
+rule train_clap:
+    input:
+        tracks=TRACKS,
+    output:
+        model="results/clap/model/model.pt",
+        spec="results/clap/model/config.json",
+        metrics="results/clap/model/metrics.json",
+    log:
+        "logs/clap/train_clap.log",
+    benchmark:
+        "benchmarks/clap/train_clap.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    threads: 2
+    params:
+        cfg=config_arg("seed", "clap"),
+        out=subpath(output.model, parent=True),
+        state="results/clap/state",
+    shell:
+        "python -m musicot.clap.train train --config {params.cfg:q} --tracks {input.tracks} "
+        "--out {params.out} --state-dir {params.state} --threads {threads} > {log} 2>&1"
+
+
+rule embed_clap:
+    input:
+        tracks=TRACKS,
+        model=rules.train_clap.output.model,
+        spec=rules.train_clap.output.spec,
+    output:
+        windows="results/clap/embeddings/windows.parquet",
+        windows_npy="results/clap/embeddings/windows.npy",
+        text="results/clap/embeddings/text.parquet",
+        text_npy="results/clap/embeddings/text.npy",
+        metrics="results/clap/embeddings/metrics.json",
+        quality=report(
+            "results/clap/embeddings/quality.csv",
+            caption="../report/clap_quality.rst",
+            category="CLAP and RVQ",
+        ),
+    log:
+        "logs/clap/embed_clap.log",
+    benchmark:
+        "benchmarks/clap/embed_clap.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    threads: 2
+    params:
+        cfg=config_arg("seed", "clap"),
+        model=subpath(input.model, parent=True),
+        out=subpath(output.windows, parent=True),
+    shell:
+        "python -m musicot.clap.train embed --config {params.cfg:q} --tracks {input.tracks} "
+        "--model {params.model} --out {params.out} --threads {threads} > {log} 2>&1"
