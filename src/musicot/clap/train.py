@@ -356,7 +356,8 @@ def train(
     # A saved stage resumes only a run with the same seed, data and settings (step counts aside;
     # the contrastive stage also depends on how long the tagging stage ran).
     settings = {k: v for k, v in asdict(cfg).items() if k not in NOT_RESUME_KEYS}
-    data = sorted(zip(tracks["song_id"].astype(str), tracks.get("content_sha1", tracks["song_id"]).astype(str), strict=True))
+    checksums = tracks.get("content_sha1", tracks["song_id"]).astype(str)
+    data = sorted(zip(tracks["song_id"].astype(str), checksums, strict=True))
     run = {"seed": seed, "data": data, "clap": settings}
     histories, walls = {}, {}
 
