@@ -299,3 +299,13 @@ def test_paper_family_load_pretrained(tmp_path):
 def test_paper_needs_local_roberta():
     with pytest.raises(FileNotFoundError):
         M.build(M.preset_spec("paper", roberta_dir=str(Path("/nonexistent/roberta"))))
+
+
+def test_crop_shorter_than_the_tower_is_a_config_error(tmp_path):
+    from musicot.clap.train import ClapConfig, train
+    from musicot.config import ConfigError
+
+    spec = M.preset_spec("tiny", window_s=WINDOW_S)
+    assert spec.min_clip_s == pytest.approx(1.6)  # 16 frames of 100 ms
+    with pytest.raises(ConfigError, match="crop_s"):
+        train(ClapConfig(window_s=WINDOW_S, crop_s=1.0), tmp_path / "tracks.parquet", tmp_path / "out")

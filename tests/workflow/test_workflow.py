@@ -44,7 +44,7 @@ TINY = {
         "hop_s": 1.0,
         "train_hop_s": 2.0,
         "batch_size": 2,
-        "crop_s": 1.0,
+        "crop_s": 2.0,
         "tag_steps": 2,
         "feature_samples": 8,
         "contrastive_batch_size": 4,

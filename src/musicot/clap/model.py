@@ -93,6 +93,12 @@ class ClapSpec:
     def context_length(self) -> int:
         return int(self.model_config["text_cfg"]["context_length"])
 
+    @property
+    def min_clip_s(self) -> float:
+        """Shortest clip the audio tower takes: PANN CNNs halve time in 4 pooling blocks (16 frames)."""
+        audio = self.model_config["audio_cfg"]
+        return 16 * audio["hop_size"] / audio["sample_rate"] if audio["model_type"] == "PANN" else 0.0
+
 
 def preset_spec(preset: str, window_s: float = 10.0, roberta_dir: str | Path = "", **overrides: Any) -> ClapSpec:
     """The spec of a preset; `overrides` replace top-level model-config keys (e.g. joint_embed_shape)."""

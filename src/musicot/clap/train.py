@@ -331,6 +331,11 @@ def train(
             f"clap.tag_steps > 0 trains the audio tower's tagging head on the {len(D.ANCHORS)} anchor stems, "
             f"but preset {model.spec.preset!r} has {n_tags} classes (AudioSet's); set clap.tag_steps: 0"
         )
+    if min(cfg.crop_s, cfg.window_s) < model.spec.min_clip_s:
+        raise ConfigError(
+            f"clap.crop_s {cfg.crop_s} s is shorter than the {model.spec.preset!r} audio tower takes "
+            f"({model.spec.min_clip_s:.2f} s)"
+        )
     sr = model.spec.sample_rate
     tracks, truths = load_corpus(tracks_path)
     windows = D.build_windows(tracks, truths, cfg.window_s, cfg.train_hop_s, cfg.active_rms)
