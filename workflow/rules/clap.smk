@@ -55,3 +55,31 @@ rule embed_clap:
     shell:
         "python -m musicot.clap.train embed --config {params.cfg:q} --tracks {input.tracks} "
         "--model {params.model} --out {params.out} --threads {threads} > {log} 2>&1"
+
+
+rule clap_tags:
+    input:
+        tracks=TRACKS,
+        prep_tags="results/prep/tags.parquet",
+        windows=rules.embed_clap.output.windows,
+        windows_npy=rules.embed_clap.output.windows_npy,
+        text=rules.embed_clap.output.text,
+        text_npy=rules.embed_clap.output.text_npy,
+        model=rules.train_clap.output.model,
+    output:
+        tags="results/clap/tags.parquet",
+        quality="results/clap/tags_quality.csv",
+    log:
+        "logs/clap/clap_tags.log",
+    benchmark:
+        "benchmarks/clap/clap_tags.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    params:
+        cfg=config_arg("tag_selection"),
+        embeddings=subpath(input.windows, parent=True),
+        model=subpath(input.model, parent=True),
+    shell:
+        "python -m musicot.clap.tags --config {params.cfg:q} --tracks {input.tracks} "
+        "--prep-tags {input.prep_tags} --embeddings {params.embeddings} --model {params.model} "
+        "--out {output.tags} --quality {output.quality} > {log} 2>&1"

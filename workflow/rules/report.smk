@@ -6,6 +6,7 @@ rule tables:
         corpus="results/corpus/summary.csv",
         prep="results/prep/quality.csv",
         clap=rules.embed_clap.output.quality,
+        clap_tags=rules.clap_tags.output.quality,
         clap_train=rules.train_clap.output.metrics,
         rvq=rules.train_rvq.output.metrics,
         analyzability=rules.thought_analyzability.output.table,
@@ -24,5 +25,5 @@ rule tables:
         "../../envs/report.yaml"
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
-        "--clap-quality {input.clap} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
+        "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
         "--analyzability {input.analyzability} --out {output} > {log} 2>&1"

@@ -41,7 +41,7 @@ from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_s
 from musicot.config import ConfigError, load_config
 from musicot.config import build as build_config
 from musicot.prep.common import load_tracks, load_truth, write_quality
-from musicot.training import LoopConfig, discard_stale_state, train_loop
+from musicot.training import LoopConfig, discard_stale_state, seed_everything, train_loop
 
 log = logging.getLogger("musicot.clap")
 
@@ -323,7 +323,9 @@ def train(
     their stems). Without ``lock_audio`` stage 2 trains everything end to end on waveforms.
     """
     started = time.perf_counter()
-    model = model or make_model(cfg)
+    if model is None:
+        seed_everything(seed)  # the initial weights are part of the seeded run
+        model = make_model(cfg)
     model.audio_regularize = cfg.audio_regularize
     n_tags = int(model.spec.model_config["audio_cfg"].get("class_num", 0))
     if cfg.tag_steps > 0 and n_tags != len(D.ANCHORS):

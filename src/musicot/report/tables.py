@@ -69,6 +69,9 @@ def clap_rows(quality: pd.DataFrame, train: dict | None = None) -> list[dict]:
         rows.append(dict(metric=name, ours=values[name], ref=values.get(f"chance@{k}"), ref_is="chance", n=n[name]))
     for name in [m for m in values if m.startswith("auc_")]:
         rows.append(dict(metric=f"AUC {name[4:]}", ours=values[name], ref=0.5, ref_is="chance", n=n[name]))
+    for name in [m for m in values if m.startswith(("zero_shot_acc_", "eq5_"))]:
+        label = f"zero-shot {name[14:]} top-1" if name.startswith("zero_shot_acc_") else f"Eq. 5 {name[4:]}"
+        rows.append(dict(metric=label, ours=values[name], n=n[name]))
     if train is not None:
         rows.append(dict(metric="training wall time (s)", ours=_number(train.get("train_wall_s"))))
     return [dict(part="CLAP", **r) for r in rows]
@@ -132,7 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus-summary", type=Path, required=True)
     parser.add_argument("--prep-quality", type=Path, help="results/prep/quality.csv")
-    parser.add_argument("--clap-quality", type=Path, help="results/clap/embeddings/quality.csv")
+    parser.add_argument(
+        "--clap-quality",
+        type=Path,
+        nargs="+",
+        help="results/clap/embeddings/quality.csv [results/clap/tags_quality.csv]",
+    )
     parser.add_argument("--clap-train", type=Path, help="results/clap/model/metrics.json")
     parser.add_argument("--rvq-metrics", type=Path, help="results/rvq/metrics.json")
     parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
@@ -146,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     thought_inputs = (args.clap_quality, args.clap_train, args.rvq_metrics, args.analyzability)
     if any(thought_inputs):
         thought = thought_table(
-            pd.read_csv(args.clap_quality) if args.clap_quality else None,
+            pd.concat([pd.read_csv(p) for p in args.clap_quality]) if args.clap_quality else None,
             _read_json(args.clap_train),
             _read_json(args.rvq_metrics),
             pd.read_csv(args.analyzability) if args.analyzability else None,
