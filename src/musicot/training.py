@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,7 +160,10 @@ def train_loop(
     model.train()
     if step == 0:
         run_eval()
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not master, desc="train", leave=False)
+    # A bar only on a terminal: in rule logs the periodic log lines say the same without redraw noise.
+    bar = tqdm(
+        total=cfg.max_steps, initial=step, disable=not master or not sys.stderr.isatty(), desc="train", leave=False
+    )
     while step < cfg.max_steps:
         loss = loss_fn(model, next_batch(step))
         optimizer.zero_grad(set_to_none=True)
