@@ -161,6 +161,8 @@ class ClapModel(nn.Module):
         self._dict_input = cfg["model_type"] == "HTSAT" or cfg["model_name"] == "Cnn14"
         self._tokenizer = tokenizer
         self.audio_regularize = True
+        # bias of the anchor sigmoid loss (musicot.clap.train.locked_clip_loss_fn); training only, not saved by `save`
+        self.anchor_bias = nn.Parameter(torch.tensor(-5.0))
         if spec.text_model == "roberta" and tokenizer is None:
             from transformers import RobertaTokenizer
 

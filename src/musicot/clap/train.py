@@ -69,6 +69,7 @@ class ClapConfig:
     tag_steps: int = 150
     lock_audio: bool = True
     feature_samples: int = 2048
+    anchor_weight: float = 1.0
     contrastive_batch_size: int = 64
     batch_size: int = 24
     max_steps: int = 400
@@ -213,15 +214,32 @@ def clip_loss_fn():
     return fn
 
 
-def locked_clip_loss_fn():
-    """ClipLoss with the audio tower locked: batch = (cached tower embeddings, tokens); the projections learn."""
+def locked_clip_loss_fn(anchor_weight: float = 0.0):
+    """ClipLoss with the audio tower locked: batch = (cached tower embeddings, tokens[, anchor labels]).
+
+    With `anchor_weight` > 0 a pairwise sigmoid term (SigLIP's loss, Zhai et al. 2023) is added
+    on every (window, anchor word) pair: ``sigmoid(scale * cos + bias)`` should say whether that
+    stem plays. InfoNCE alone makes cos(window, "drums") follow log p("drums" | window), which
+    falls as more stems play (each is named less often), so anchors read density; the sigmoid
+    term ties each anchor to its own stem whatever else plays. The bias is a training-only
+    parameter of `ClapModel`; the saved CLAP weights are laion's alone.
+    """
     clip = clap_module().ClipLoss(mlp_loss=False, cache_labels=False)
 
     def fn(model: ClapModel, batch) -> torch.Tensor:
-        feats, tokens = batch
+        feats, tokens, *rest = batch
         audio = F.normalize(model.clap.audio_projection(feats), dim=-1)
         text = F.normalize(model.clap.encode_text(tokens, device=model.device), dim=-1)
-        return clip(audio, text, model.clap.logit_scale_a.exp())
+        scale = model.clap.logit_scale_a.exp()
+        loss = clip(audio, text, scale)
+        if anchor_weight > 0 and rest:
+            labels = rest[0]
+            anchors = F.normalize(model.clap.encode_text(model.tokenize(D.ANCHORS), device=model.device), dim=-1)
+            logits = scale * audio @ anchors.T + model.anchor_bias
+            known = torch.isfinite(labels)
+            if known.any():
+                loss = loss + anchor_weight * F.binary_cross_entropy_with_logits(logits[known], labels[known])
+        return loss
 
     return fn
 
@@ -289,17 +307,21 @@ def _sampler(n: int, batch_size: int, rng: np.random.Generator):
 
 
 def cache_features(model: ClapModel, pool: D.TrainWindows, n: int, rng: np.random.Generator) -> tuple:
-    """(tower embeddings (n, embed_dim), texts) of `n` augmented full windows, the audio tower in eval mode."""
+    """(tower embeddings (n, embed_dim), texts, anchor labels (n, anchors)) of `n` augmented full windows.
+
+    The audio tower runs in eval mode, as it will when embedding.
+    """
     take = _sampler(len(pool), 32, rng)
-    feats, texts = [], []
+    feats, texts, labels = [], [], []
     model.eval()
     with torch.no_grad():
         while len(texts) < n:
             idx = take()[: n - len(texts)]
-            waves, batch_texts, _ = pool.batch(idx, rng)
+            waves, batch_texts, batch_labels = pool.batch(idx, rng)
             feats.append(model.tower_outputs(torch.from_numpy(waves))["embedding"])
             texts += batch_texts
-    return torch.cat(feats).cpu(), texts
+            labels.append(torch.from_numpy(batch_labels))
+    return torch.cat(feats).cpu(), texts, torch.cat(labels)
 
 
 def train(
@@ -399,16 +421,17 @@ def train(
         full = D.TrainWindows(
             train_w, audio, truths, sr, cfg.window_s, cfg.active_rms, phrase_prob=cfg.phrase_prob, **augment
         )
-        feats, texts = cache_features(model, full, cfg.feature_samples, rng)
+        feats, texts, labels = cache_features(model, full, cfg.feature_samples, rng)
         walls["features"] = time.perf_counter() - t0
         take = _sampler(len(texts), cfg.contrastive_batch_size, rng)
 
         def clip_batch(step: int):
             idx = take()
-            return feats[idx], model.tokenize([texts[i] for i in idx])
+            return feats[idx], model.tokenize([texts[i] for i in idx]), labels[idx]
 
         params = [p for n, p in model.clap.named_parameters() if not n.startswith("audio_branch.")]
-        loss_fn = locked_clip_loss_fn()
+        params.append(model.anchor_bias)
+        loss_fn = locked_clip_loss_fn(cfg.anchor_weight)
     else:
         pool.phrase_prob = cfg.phrase_prob
         take = _sampler(len(pool), cfg.batch_size, rng)
