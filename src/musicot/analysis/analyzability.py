@@ -17,8 +17,8 @@ import pandas as pd
 import soundfile as sf
 
 from musicot.audio import rms
+from musicot.clap.data import ANCHORS  # the one list of anchor stems (CLAP captions, analysis, figures)
 
-ANCHORS = ("vocals", "bass", "drums", "guitar", "piano")
 RESULT_COLUMNS = ["anchor", "stems", "r_pooled", "r_per_song_mean", "n_windows", "n_songs", "n_excluded"]
 
 
