@@ -309,3 +309,36 @@ def test_crop_shorter_than_the_tower_is_a_config_error(tmp_path):
     assert spec.min_clip_s == pytest.approx(1.6)  # 16 frames of 100 ms
     with pytest.raises(ConfigError, match="crop_s"):
         train(ClapConfig(window_s=WINDOW_S, crop_s=1.0), tmp_path / "tracks.parquet", tmp_path / "out")
+
+
+def test_anchor_term_ties_each_anchor_word_to_its_stem(tmp_path):
+    """Locked stage with the anchor term: each anchor word ends up nearest the windows that have its stem."""
+    from musicot.clap.train import locked_clip_loss_fn
+    from musicot.training import LoopConfig, train_loop
+
+    torch.manual_seed(0)
+    model = M.build(M.preset_spec("tiny", window_s=WINDOW_S))
+    texts = [f"song number {i}." for i in range(8)]  # never a stem word: only the anchor term can teach them
+    kinds = [["piano"], ["drums"], ["drums", "piano"], ["bass"]]
+    labels = torch.tensor([[float(s in kinds[i % 4]) for s in D.ANCHORS] for i in range(8)])
+    # distinct non-negative tower embeddings per kind (as relu(fc1) gives): the test is about the loss, not the tower
+    base = torch.rand(4, 512, generator=torch.Generator().manual_seed(1))
+    feats = base[[i % 4 for i in range(8)]] + 0.05 * torch.rand(8, 512, generator=torch.Generator().manual_seed(2))
+    params = [p for n, p in model.clap.named_parameters() if not n.startswith("audio_branch.")] + [model.anchor_bias]
+    batch = (feats, model.tokenize(texts), labels)
+    bias = model.anchor_bias.item()
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    train_loop(model, opt, lambda s: batch, locked_clip_loss_fn(1.0), LoopConfig(150, 100, 100, 50, 0), tmp_path / "s")
+    assert model.anchor_bias.item() != bias  # the term trained its bias
+    model.eval()
+    with torch.no_grad():
+        audio = torch.nn.functional.normalize(model.clap.audio_projection(feats), dim=-1).numpy()
+    sims = audio @ model.embed_text(list(D.ANCHORS)).T
+    from sklearn.metrics import roc_auc_score
+
+    aucs = {
+        stem: roc_auc_score(labels[:, j].numpy(), sims[:, j])
+        for j, stem in enumerate(D.ANCHORS)
+        if 0 < labels[:, j].sum() < len(labels)
+    }
+    assert np.mean(list(aucs.values())) >= 0.9, aucs  # ClipLoss alone on these texts: about chance
