@@ -14,6 +14,7 @@ import torch
 from musicot.analysis.analyzability import ANCHORS, anchor_similarity
 from musicot.clap import model as M
 from musicot.cli import main
+from musicot.config import validate
 from musicot.rvq.model import RvqConfig, decode, load_rvq, save_rvq, train_rvq
 
 SR = 16000
@@ -28,17 +29,20 @@ def models(tmp_path_factory) -> dict[str, Path]:
     clap = M.build(M.preset_spec("tiny", window_s=WINDOW_S))
     # `train` stores its clap section next to the spec; analyze must window with it
     M.save(clap, root / "clap", extra={"clap": {"window_s": WINDOW_S, "hop_s": HOP_S}})
-    cfg = RvqConfig(
-        levels=LEVELS,
-        codebook_size=CODES,
-        kmeans_init=True,
-        kmeans_iters=5,
-        decay=0.8,
-        commitment_weight=1.0,
-        threshold_ema_dead_code=0,
-        steps=3,
-        batch_size=64,
-        eval_every=3,
+    cfg = RvqConfig.from_config(
+        validate(
+            {
+                "rvq": dict(
+                    levels=LEVELS,
+                    codebook_size=CODES,
+                    kmeans_iters=5,
+                    threshold_ema_dead_code=0,
+                    steps=3,
+                    batch_size=64,
+                    eval_every=3,
+                )
+            }
+        )
     )
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((128, clap.joint_dim)).astype(np.float32)

@@ -44,17 +44,20 @@ def _unit(cos: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _rvq(out: Path) -> None:
-    cfg = RvqConfig(
-        levels=2,
-        codebook_size=4,
-        kmeans_init=True,
-        kmeans_iters=1,
-        decay=0.8,
-        commitment_weight=1.0,
-        threshold_ema_dead_code=0,
-        steps=1,
-        batch_size=4,
-        eval_every=1,
+    cfg = RvqConfig.from_config(
+        validate(
+            {
+                "rvq": dict(
+                    levels=2,
+                    codebook_size=4,
+                    kmeans_iters=1,
+                    threshold_ema_dead_code=0,
+                    steps=1,
+                    batch_size=4,
+                    eval_every=1,
+                )
+            }
+        )
     )
     model = build_rvq(cfg, DIM)
     state = model.state_dict()

@@ -317,6 +317,12 @@ def load_pretrained(checkpoint: Path | str, spec: ClapSpec | None = None, **kwar
     return model.eval()
 
 
+def unit_mean(embeddings: np.ndarray) -> np.ndarray:
+    """The re-normalised mean of (n, d) unit embeddings: one song's direction from its windows."""
+    mean = np.asarray(embeddings).mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
 class ClapTagScorer:
     """`musicot.prep.tags.TagScorer` from a CLAP model: cosine of the song's audio and each tag's text.
 
@@ -333,8 +339,7 @@ class ClapTagScorer:
 
         mono = to_mono(audio, sr, self.model.spec.sample_rate)
         windows = sliding_windows(mono, self.model.spec.sample_rate, self.window_s, self.hop_s)[: self.max_windows]
-        mean = self.model.embed_audio(windows).mean(axis=0)
-        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return unit_mean(self.model.embed_audio(windows))
 
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._text]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicot.clap.model import load
+from musicot.clap.model import load, unit_mean
 from musicot.config import load_config
 from musicot.prep.common import load_tracks, write_quality
 from musicot.prep.tags import FAMILIES, ZERO_SHOT_TOP, select_tags
@@ -48,11 +48,7 @@ HELD_OUT = ("valid", "reference")
 
 def song_embeddings(windows: pd.DataFrame, emb: np.ndarray) -> dict[str, np.ndarray]:
     """Re-normalised mean window embedding per song."""
-    out = {}
-    for song_id, idx in windows.groupby("song_id", sort=True).indices.items():
-        mean = emb[idx].mean(axis=0)
-        out[str(song_id)] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return out
+    return {str(song_id): unit_mean(emb[idx]) for song_id, idx in windows.groupby("song_id", sort=True).indices.items()}
 
 
 def tag_embeddings(text: pd.DataFrame, text_emb: np.ndarray) -> dict[str, dict[str, np.ndarray]]:

@@ -106,33 +106,40 @@ def retrieval_metrics(
     return out
 
 
-def stem_auc(audio: np.ndarray, windows: pd.DataFrame, anchor_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Zero-shot AUC per anchor: similarity to the anchor text vs the stem being active (NaN if one class)."""
+def anchor_auc(scores: Mapping[str, np.ndarray], windows: pd.DataFrame, prefix: str = "auc_") -> dict[str, float]:
+    """AUC per anchor stem of its (n_windows,) scores vs the stem being active (NaN if one class or no truth)."""
     out = {}
-    for stem in D.ANCHORS:
+    for stem, values in scores.items():
         col = f"active_{stem}"
-        if col not in windows or stem not in anchor_emb:
+        if col not in windows:
             continue
         known = windows[col].notna().to_numpy()
         labels = windows[col][known].astype(bool).to_numpy()
-        scores = audio[known] @ anchor_emb[stem]
-        out[f"auc_{stem}"] = float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+        auc = roc_auc_score(labels, values[known]) if 0 < labels.sum() < len(labels) else float("nan")
+        out[f"{prefix}{stem}"] = float(auc)
     return out
+
+
+def stem_auc(audio: np.ndarray, windows: pd.DataFrame, anchor_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Zero-shot AUC per anchor: similarity to the anchor text vs the stem being active (NaN if one class)."""
+    return anchor_auc({s: audio @ anchor_emb[s] for s in D.ANCHORS if s in anchor_emb}, windows)
+
+
+def window_metrics(audio: np.ndarray, windows: pd.DataFrame, text_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Recall@1/@5 over the windows' captions and zero-shot AUC per anchor (+ their mean); `text_emb` has both."""
+    metrics = retrieval_metrics(audio, list(windows["caption"].astype(str)), text_emb)
+    metrics.update(stem_auc(audio, windows, {a: text_emb[a] for a in D.ANCHORS if a in text_emb}))
+    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
+    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    return metrics
 
 
 def evaluate_windows(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[str, float]:
     """Recall@1/@5 and per-stem AUC of `windows` (with their (n, samples) waveforms)."""
     if not len(windows):
         return {}
-    audio = model.embed_audio(waves)
-    distinct = list(dict.fromkeys(windows["caption"].astype(str)))
-    caption_emb = dict(zip(distinct, model.embed_text(distinct), strict=True))
-    anchor_emb = dict(zip(D.ANCHORS, model.embed_text(list(D.ANCHORS)), strict=True))
-    metrics = retrieval_metrics(audio, list(windows["caption"].astype(str)), caption_emb)
-    metrics.update(stem_auc(audio, windows, anchor_emb))
-    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
-    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
-    return metrics
+    texts = list(dict.fromkeys([*windows["caption"].astype(str), *D.ANCHORS]))
+    return window_metrics(model.embed_audio(waves), windows, dict(zip(texts, model.embed_text(texts), strict=True)))
 
 
 def _json_safe(value):
@@ -260,15 +267,7 @@ def tag_auc(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[
         return {}
     with torch.no_grad():
         probs = torch.cat([model.audio_tags(torch.from_numpy(waves[i : i + 16]))[1] for i in range(0, len(waves), 16)])
-    out = {}
-    for j, stem in enumerate(D.ANCHORS):
-        labels = windows[f"active_{stem}"]
-        known = labels.notna().to_numpy()
-        y = labels[known].astype(bool).to_numpy()
-        out[f"tag_auc_{stem}"] = (
-            float(roc_auc_score(y, probs[known][:, j].numpy())) if 0 < y.sum() < len(y) else float("nan")
-        )
-    return out
+    return anchor_auc({s: probs[:, j].numpy() for j, s in enumerate(D.ANCHORS)}, windows, "tag_auc_")
 
 
 def _schedule(cfg: ClapConfig, total: int):
@@ -503,12 +502,7 @@ def embed(cfg: ClapConfig, tracks_path: Path, model_dir: Path, out_dir: Path) ->
     np.save(out_dir / "text.npy", text_emb.astype(np.float32))
 
     valid = (windows["split"] == "valid").to_numpy()
-    emb = dict(zip(texts["text"], text_emb, strict=False))
-    vw = windows[valid]
-    metrics = retrieval_metrics(audio[valid], list(vw["caption"].astype(str)), emb)
-    metrics.update(stem_auc(audio[valid], vw, {a: emb[a] for a in D.ANCHORS}))
-    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
-    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    metrics = window_metrics(audio[valid], windows[valid], dict(zip(texts["text"], text_emb, strict=False)))
     metrics["wall_s"] = time.perf_counter() - started
     (out_dir / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2))
     n = int(valid.sum())
