@@ -187,6 +187,44 @@ def test_train_windows_remix_and_phrases_stay_true():
     assert len(wave) == 4 * SR and text == windows["caption"].iloc[0]
 
 
+def test_loudness_labels_follow_level_and_playing_time():
+    stems, truths, tracks = _stem_song()  # bass and drums play only from 6 s on
+    ref = D.loudness_reference(truths, 0.01, 1.0)  # quantile 1: each stem's loudest playing frame
+    assert ref["piano"] == pytest.approx(0.4 * 1.04) and ref["guitar"] == 0.02  # guitar never plays
+    windows = D.build_windows(tracks, truths, 4.0, 2.0, 0.01)
+    assert windows["rms_bass"].iloc[1] == pytest.approx(0.0)  # 2-6 s
+    assert windows["rms_bass"].iloc[2] == pytest.approx(0.2 * 1.01 / 2)  # 4-8 s: half of it playing
+    half = {s: 0.2 for s in D.ANCHORS}  # full level 0.2: vocals (0.1) sit at 1/2, the others clip at 1
+    pool = D.TrainWindows(windows, {"s": sum(stems.values())}, truths, SR, 4.0, 0.01, loudness_ref=half)
+    rng = np.random.default_rng(0)
+    _, _, labels = pool.item(2, rng)
+    np.testing.assert_allclose(labels, [0.5, 0.5, 0.5, 0.0, 1.0], atol=1e-6)  # bass, drums: half the span
+    _, _, labels = pool.item(0, rng)
+    np.testing.assert_allclose(labels, [0.5, 0.0, 0.0, 0.0, 1.0], atol=1e-6)
+    gained = D.TrainWindows(windows, {"s": sum(stems.values())}, truths, SR, 4.0, 0.01, gain_db=6.0, loudness_ref=half)
+    for i in range(len(gained)):  # a louder or quieter copy carries a louder or quieter vocal label
+        wave, _, labels = gained.item(i, rng)
+        gain = wave[-1] / sum(stems.values())[int(windows["start"].iloc[i] * SR) + 4 * SR - 1]
+        assert labels[0] == pytest.approx(min(1.0, 0.5 * gain), rel=1e-4)
+    mix = {"s": sum(stems.values())}
+    remixed = D.TrainWindows(windows, mix, truths, SR, 4.0, 0.01, stems={"s": stems}, remix_prob=1.0, loudness_ref=half)
+    for _ in range(20):
+        _, text, labels = remixed.item(3, rng)
+        named = [s for s in D.ANCHORS if s in text.split(".")[0]]
+        expected = {"vocals": 0.5, "bass": 1.0, "drums": 1.0, "guitar": 0.0, "piano": 1.0}
+        np.testing.assert_allclose(labels, [expected[s] if s in named else 0.0 for s in D.ANCHORS], atol=1e-6)
+
+
+def test_volume_r_tracks_stem_volume():
+    from musicot.clap.train import volume_r
+
+    windows = pd.DataFrame({"rms_vocals": [0.01, 0.02, 0.04, np.nan], "rms_bass": [0.03] * 4})
+    r = volume_r({"vocals": np.array([1.0, 2.0, 4.0, 9.0]), "bass": np.arange(4.0)}, windows)
+    assert r["r_vocals"] == pytest.approx(1.0)  # the window without truth is left out
+    assert np.isnan(r["r_bass"])  # constant volume: undefined
+    assert volume_r({"vocals": np.array([-1.0, -2.0, -4.0, 5.0])}, windows, "x_")["x_vocals"] == pytest.approx(-1.0)
+
+
 def test_tag_and_locked_stages_lower_their_losses(tmp_path):
     from musicot.clap.train import locked_clip_loss_fn, tag_loss_fn
     from musicot.training import LoopConfig, train_loop

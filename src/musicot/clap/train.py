@@ -60,16 +60,18 @@ class ClapConfig:
     hop_s: float = 5.0
     train_hop_s: float = 5.0
     active_rms: float = 0.01
+    labels: str = "loudness"
+    loudness_quantile: float = 0.9
     shift_s: float = 2.5
     gain_db: float = 3.0
     remix_prob: float = 0.5
     phrase_prob: float = 0.5
-    crop_s: float = 5.0
+    crop_s: float = 3.0
     audio_regularize: bool = False
-    tag_steps: int = 150
+    tag_steps: int = 400
     lock_audio: bool = True
     feature_samples: int = 2048
-    anchor_weight: float = 1.0
+    anchor_weight: float = 3.0
     contrastive_batch_size: int = 64
     batch_size: int = 24
     max_steps: int = 400
@@ -125,12 +127,35 @@ def stem_auc(audio: np.ndarray, windows: pd.DataFrame, anchor_emb: Mapping[str, 
     return anchor_auc({s: audio @ anchor_emb[s] for s in D.ANCHORS if s in anchor_emb}, windows)
 
 
+def volume_r(scores: Mapping[str, np.ndarray], windows: pd.DataFrame, prefix: str = "r_") -> dict[str, float]:
+    """Pearson r per anchor stem of its (n_windows,) scores vs the stem's mean truth RMS per window (rms_<stem>).
+
+    Pooled over every window with truth: the training-time view of the analyzability that
+    musicot.analysis.thought reports per song set. NaN when the volume or the scores are constant.
+    """
+    out = {}
+    for stem, values in scores.items():
+        col = f"rms_{stem}"
+        if col not in windows:
+            continue
+        volume = windows[col].to_numpy(dtype=np.float64)
+        known = np.isfinite(volume)
+        x, y = np.asarray(values, dtype=np.float64)[known], volume[known]
+        ok = len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
+        out[f"{prefix}{stem}"] = float(np.corrcoef(x, y)[0, 1]) if ok else float("nan")
+    return out
+
+
 def window_metrics(audio: np.ndarray, windows: pd.DataFrame, text_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Recall@1/@5 over the windows' captions and zero-shot AUC per anchor (+ their mean); `text_emb` has both."""
+    """Recall@1/@5 over the windows' captions, zero-shot AUC per anchor (+ their mean) and the Pearson r
+    of each anchor's similarity with its stem's volume (+ their mean); `text_emb` has captions and anchors."""
     metrics = retrieval_metrics(audio, list(windows["caption"].astype(str)), text_emb)
-    metrics.update(stem_auc(audio, windows, {a: text_emb[a] for a in D.ANCHORS if a in text_emb}))
-    aucs = [v for k, v in metrics.items() if k.startswith("auc_") and math.isfinite(v)]
-    metrics["auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    anchors = {a: audio @ text_emb[a] for a in D.ANCHORS if a in text_emb}
+    metrics.update(anchor_auc(anchors, windows))
+    metrics.update(volume_r(anchors, windows))
+    for prefix, name in (("auc_", "auc_mean"), ("r_", "r_mean")):
+        values = [v for k, v in metrics.items() if k.startswith(prefix) and k != name and math.isfinite(v)]
+        metrics[name] = float(np.mean(values)) if values else float("nan")
     return metrics
 
 
@@ -225,9 +250,10 @@ def locked_clip_loss_fn(anchor_weight: float = 0.0):
     """ClipLoss with the audio tower locked: batch = (cached tower embeddings, tokens[, anchor labels]).
 
     With `anchor_weight` > 0 a pairwise sigmoid term (SigLIP's loss, Zhai et al. 2023) is added
-    on every (window, anchor word) pair: ``sigmoid(scale * cos + bias)`` should say whether that
-    stem plays. InfoNCE alone makes cos(window, "drums") follow log p("drums" | window), which
-    falls as more stems play (each is named less often), so anchors read density; the sigmoid
+    on every (window, anchor word) pair: ``sigmoid(scale * cos + bias)`` should give that stem's
+    label (its loudness in [0, 1], or whether it plays; see `TrainWindows`). InfoNCE alone makes
+    cos(window, "drums") follow log p("drums" | window), which falls as more stems play (each is
+    named less often), so anchors read density; the sigmoid
     term ties each anchor to its own stem whatever else plays. The bias is a training-only
     parameter of `ClapModel`; the saved CLAP weights are laion's alone.
     """
@@ -252,7 +278,7 @@ def locked_clip_loss_fn(anchor_weight: float = 0.0):
 
 
 def tag_loss_fn(model: ClapModel, batch) -> torch.Tensor:
-    """BCE of the audio tower's own PANN tagging head against the anchor stems (NaN labels skipped)."""
+    """BCE of the audio tower's own PANN tagging head against the anchor stem labels (NaN labels skipped)."""
     waves, labels = batch
     _, probs = model.audio_tags(waves)
     known = torch.isfinite(labels)
@@ -262,12 +288,13 @@ def tag_loss_fn(model: ClapModel, batch) -> torch.Tensor:
 
 
 def tag_auc(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[str, float]:
-    """Valid AUC of the tagging head per anchor stem (NaN when a stem is always or never active)."""
+    """Valid AUC (NaN when a stem is always or never active) and volume r of the tagging head per anchor stem."""
     if not len(windows):
         return {}
     with torch.no_grad():
         probs = torch.cat([model.audio_tags(torch.from_numpy(waves[i : i + 16]))[1] for i in range(0, len(waves), 16)])
-    return anchor_auc({s: probs[:, j].numpy() for j, s in enumerate(D.ANCHORS)}, windows, "tag_auc_")
+    scores = {s: probs[:, j].numpy() for j, s in enumerate(D.ANCHORS)}
+    return {**anchor_auc(scores, windows, "tag_auc_"), **volume_r(scores, windows, "tag_r_")}
 
 
 def _schedule(cfg: ClapConfig, total: int):
@@ -334,7 +361,7 @@ def train(
     """Train on the train split, evaluate on valid, save the model; returns the metrics written.
 
     Two stages. (1) ``tag_steps`` of the audio tower alone on its PANN tagging head against
-    which anchor stems play (BCE) — the AudioSet tagging pre-training laion's towers start from,
+    how loud each anchor stem plays (``labels``; BCE) — the AudioSet tagging pre-training laion's towers start from,
     done here on the corpus because no checkpoint can be downloaded. (2) ``max_steps`` of laion's
     ClipLoss. With ``lock_audio`` (LiT: locked-image tuning, Zhai et al. 2022) stage 2 runs the
     tower once over ``feature_samples`` augmented windows and trains only the audio projection
@@ -368,7 +395,19 @@ def train(
     meta = {str(t.song_id): (str(t.genre or ""), str(t.mood or "")) for t in train_tracks.itertuples()}
     stems = load_stem_audio(train_tracks, sr, tracks_path) if cfg.remix_prob > 0 else {}
     train_w = windows[windows["split"] == "train"]
-    augment = dict(shift_s=cfg.shift_s, gain_db=cfg.gain_db, meta=meta, stems=stems, remix_prob=cfg.remix_prob)
+    loudness_ref = None
+    if cfg.labels == "loudness":
+        train_truths = {s: t for s, t in truths.items() if s in set(train_tracks["song_id"].astype(str))}
+        loudness_ref = D.loudness_reference(train_truths, cfg.active_rms, cfg.loudness_quantile)
+        log.info("clap: loudness labels, full level per stem %s", {k: round(v, 4) for k, v in loudness_ref.items()})
+    augment = dict(
+        shift_s=cfg.shift_s,
+        gain_db=cfg.gain_db,
+        meta=meta,
+        stems=stems,
+        remix_prob=cfg.remix_prob,
+        loudness_ref=loudness_ref,
+    )
     pool = D.TrainWindows(train_w, audio, truths, sr, cfg.window_s, cfg.active_rms, crop_s=cfg.crop_s, **augment)
     if not len(pool):
         raise ValueError("no train-split windows: is the corpus empty or every song in valid/reference?")
@@ -458,6 +497,7 @@ def train(
         "stage_wall_s": walls,
         "total_wall_s": time.perf_counter() - started,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "loudness_reference": loudness_ref,
         "config": asdict(cfg),
         "seed": seed,
     }
