@@ -273,14 +273,14 @@ def test_audio_regularize_flag_only_silences_the_tower_itself(tiny):
 
 
 def test_metrics_perfect_and_tag_scorer(tiny):
-    from musicot.clap.train import retrieval_metrics, stem_auc
+    from musicot.clap.train import anchor_auc, retrieval_metrics
     from musicot.prep.tags import TagScorer
 
     emb = np.eye(4, dtype=np.float32)
     m = retrieval_metrics(emb[:3], ["a", "b", "c"], {"a": emb[0], "b": emb[1], "c": emb[2]})
     assert m["recall@1"] == 1.0 and m["n_captions"] == 3
     windows = pd.DataFrame({"active_vocals": [True, False, True, False]})
-    auc = stem_auc(np.array([[1.0], [0.0], [0.9], [0.1]]), windows, {"vocals": np.array([1.0])})
+    auc = anchor_auc({"vocals": np.array([[1.0], [0.0], [0.9], [0.1]]) @ np.array([1.0])}, windows)
     assert auc["auc_vocals"] == 1.0
 
     scorer: TagScorer = M.ClapTagScorer(tiny, window_s=WINDOW_S, hop_s=1.0)  # structural match (mypy)

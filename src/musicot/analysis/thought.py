@@ -75,15 +75,11 @@ class AnalysisConfig:
 
 
 def load_window_embeddings(folder: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """windows.parquet and windows.npy of a CLAP embedding folder, checked to agree."""
-    table = pd.read_parquet(Path(folder) / "windows.parquet")
-    emb = np.load(Path(folder) / "windows.npy").astype(np.float32, copy=False)
-    missing = [c for c in WINDOW_KEYS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{folder}/windows.parquet lacks column(s) {missing}: rerun the CLAP embed step")
-    if emb.ndim != 2 or len(emb) != len(table):
-        raise ValueError(f"{folder}/windows.npy has shape {emb.shape} but windows.parquet has {len(table)} rows")
-    return table.reset_index(drop=True), emb
+    """windows.parquet and windows.npy of a CLAP embedding folder, checked to agree (the RVQ's reader)."""
+    from musicot.rvq.train import load_windows  # torch only where the thought is analysed
+
+    emb, table = load_windows(Path(folder) / "windows.npy", Path(folder) / "windows.parquet", WINDOW_KEYS)
+    return table, emb
 
 
 def anchor_embeddings(folder: Path, anchors: Sequence[str]) -> np.ndarray:

@@ -80,13 +80,17 @@ class SongTruth:
     frame_s: float
     rms: np.ndarray  # (n_frames, len(STEMS)); NaN when a stem has no truth
 
+    def frames(self, start: float, end: float) -> np.ndarray:
+        """(frames, len(STEMS)) RMS of the frames overlapping [start, end); at least one once the song has any."""
+        a = int(np.floor(start / self.frame_s))
+        b = max(a + 1, int(np.ceil(end / self.frame_s)))
+        return self.rms[min(a, len(self.rms) - 1) : b]
+
     def mean_rms(self, start: float, end: float) -> dict[str, float]:
         """Mean RMS per stem of the frames overlapping [start, end)."""
         if not len(self.rms):
             return {s: float("nan") for s in STEMS}
-        a = int(np.floor(start / self.frame_s))
-        b = max(a + 1, int(np.ceil(end / self.frame_s)))
-        seg = self.rms[min(a, len(self.rms) - 1) : b]
+        seg = self.frames(start, end)
         return {
             s: float(np.nanmean(seg[:, i])) if np.isfinite(seg[:, i]).any() else float("nan")
             for i, s in enumerate(STEMS)
@@ -103,9 +107,7 @@ class SongTruth:
         """
         if not len(self.rms):
             return {s: float("nan") for s in reference}
-        a = int(np.floor(start / self.frame_s))
-        b = max(a + 1, int(np.ceil(end / self.frame_s)))
-        seg = self.rms[min(a, len(self.rms) - 1) : b]
+        seg = self.frames(start, end)
         out = {}
         for stem, ref in reference.items():
             values = seg[:, STEMS.index(stem)]

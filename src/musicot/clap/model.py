@@ -53,7 +53,7 @@ TINY_CONFIG: dict[str, Any] = {
         "hop_size": 1600,
         "fmin": 30,
         "fmax": 8000,
-        "class_num": 5,  # PANN's own tagging head, trained on the anchor stems (see ClapConfig.tag_weight)
+        "class_num": 5,  # PANN's own tagging head, trained on the anchor stems (see ClapConfig.tag_steps)
         "model_type": "PANN",
         "model_name": "Cnn6",
     },
@@ -227,10 +227,9 @@ class ClapModel(nn.Module):
         """The audio tower's own outputs ("embedding" before the projection, "clipwise_output" tag probabilities)."""
         return self.clap.encode_audio(self._audio(wave), device=self.device)
 
-    def audio_tags(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normalised audio embeddings, the tower's clipwise tag probabilities), gradients kept."""
-        out = self.tower_outputs(wave)
-        return F.normalize(self.clap.audio_projection(out["embedding"]), dim=-1), out["clipwise_output"]
+    def audio_tags(self, wave: torch.Tensor) -> torch.Tensor:
+        """The tower's clipwise tag probabilities (batch, class_num), gradients kept."""
+        return self.tower_outputs(wave)["clipwise_output"]
 
     def audio_features(self, wave: torch.Tensor) -> torch.Tensor:
         """Normalised audio embeddings of (batch, clip_samples) waveforms (gradients kept)."""

@@ -122,11 +122,6 @@ def anchor_auc(scores: Mapping[str, np.ndarray], windows: pd.DataFrame, prefix: 
     return out
 
 
-def stem_auc(audio: np.ndarray, windows: pd.DataFrame, anchor_emb: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Zero-shot AUC per anchor: similarity to the anchor text vs the stem being active (NaN if one class)."""
-    return anchor_auc({s: audio @ anchor_emb[s] for s in D.ANCHORS if s in anchor_emb}, windows)
-
-
 def volume_r(scores: Mapping[str, np.ndarray], windows: pd.DataFrame, prefix: str = "r_") -> dict[str, float]:
     """Pearson r per anchor stem of its (n_windows,) scores vs the stem's mean truth RMS per window (rms_<stem>).
 
@@ -280,7 +275,7 @@ def locked_clip_loss_fn(anchor_weight: float = 0.0):
 def tag_loss_fn(model: ClapModel, batch) -> torch.Tensor:
     """BCE of the audio tower's own PANN tagging head against the anchor stem labels (NaN labels skipped)."""
     waves, labels = batch
-    _, probs = model.audio_tags(waves)
+    probs = model.audio_tags(waves)
     known = torch.isfinite(labels)
     if not known.any():
         return probs.sum() * 0.0
@@ -292,7 +287,7 @@ def tag_auc(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[
     if not len(windows):
         return {}
     with torch.no_grad():
-        probs = torch.cat([model.audio_tags(torch.from_numpy(waves[i : i + 16]))[1] for i in range(0, len(waves), 16)])
+        probs = torch.cat([model.audio_tags(torch.from_numpy(waves[i : i + 16])) for i in range(0, len(waves), 16)])
     scores = {s: probs[:, j].numpy() for j, s in enumerate(D.ANCHORS)}
     return {**anchor_auc(scores, windows, "tag_auc_"), **volume_r(scores, windows, "tag_r_")}
 
@@ -397,7 +392,8 @@ def train(
     train_w = windows[windows["split"] == "train"]
     loudness_ref = None
     if cfg.labels == "loudness":
-        train_truths = {s: t for s, t in truths.items() if s in set(train_tracks["song_id"].astype(str))}
+        train_songs = set(train_tracks["song_id"].astype(str))
+        train_truths = {s: t for s, t in truths.items() if s in train_songs}
         loudness_ref = D.loudness_reference(train_truths, cfg.active_rms, cfg.loudness_quantile)
         log.info("clap: loudness labels, full level per stem %s", {k: round(v, 4) for k, v in loudness_ref.items()})
     augment = dict(

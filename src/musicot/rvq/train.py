@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,13 @@ CODES_FILE = "codes.parquet"
 WINDOW_COLUMNS = ("song_id", "window", "split")
 
 
-def load_windows(embeddings: Path, windows: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """The (N, dim) float32 embeddings and their window table, checked to agree."""
+def load_windows(
+    embeddings: Path, windows: Path, columns: Sequence[str] = WINDOW_COLUMNS
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The (N, dim) float32 embeddings and their window table (with `columns`), checked to agree."""
     emb = np.load(embeddings).astype(np.float32, copy=False)
     table = pd.read_parquet(windows)
-    missing = [c for c in WINDOW_COLUMNS if c not in table.columns]
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"{windows} lacks column(s) {missing}")
     if emb.ndim != 2 or len(emb) != len(table):
