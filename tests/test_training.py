@@ -1,11 +1,12 @@
-"""The shared training loop: learns, stops at max_steps, resumes exactly, writes atomically."""
+"""The shared training loop: learns, stops at max_steps, resumes exactly, writes atomically,
+refuses data without a learning signal."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from musicot.training import STATE_FILE, LoopConfig, train_loop
+from musicot.training import RUN_FILE, STATE_FILE, LoopConfig, NoLearningSignal, discard_stale_state, train_loop
 
 TRUE_W = torch.tensor([[2.0, -1.0, 0.5]])
 
@@ -97,3 +98,60 @@ def test_only_rank_zero_writes_under_ddp(tmp_path, monkeypatch):
     model, opt, _ = _setup()
     train_loop(model, opt, _next_batch, _loss, _cfg(max_steps=5), tmp_path)
     assert not (tmp_path / STATE_FILE).exists()
+
+
+def test_saved_state_is_kept_for_the_same_run_and_dropped_for_another(tmp_path):
+    run = {"seed": 1, "data": [("song", "sha1")]}  # run.json gives the tuples back as lists
+    discard_stale_state(tmp_path, run)
+    (tmp_path / STATE_FILE).write_bytes(b"state")
+    discard_stale_state(tmp_path, run)
+    assert (tmp_path / STATE_FILE).exists()
+    (tmp_path / RUN_FILE).write_text('{"seed": 1, "da')  # cut short: starts over rather than crashing
+    discard_stale_state(tmp_path, run)
+    assert not (tmp_path / STATE_FILE).exists()
+    (tmp_path / STATE_FILE).write_bytes(b"state")
+    discard_stale_state(tmp_path, {**run, "seed": 2})
+    assert not (tmp_path / STATE_FILE).exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def _zero_loss(model, batch):
+    """Identically 0, like a tagging loss over a batch without any label."""
+    x, _ = batch
+    return model(x).sum() * 0.0
+
+
+def _flat_loss(model, batch):
+    """ln(4) with exactly zero gradients: every class gets the same logit, like ClipLoss on identical pairs."""
+    x, _ = batch
+    logits = model(x).expand(-1, 4)
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(x)) % 4)
+
+
+@pytest.mark.parametrize("loss_fn", [_zero_loss, _flat_loss], ids=["zero_loss", "zero_gradients"])
+def test_no_learning_signal_is_refused_before_any_checkpoint(tmp_path, loss_fn):
+    model, opt, sched = _setup()
+    with pytest.raises(NoLearningSignal, match="no learning signal") as error:
+        train_loop(model, opt, _next_batch, loss_fn, _cfg(), tmp_path, evaluate=_eval, scheduler=sched)
+    assert str(tmp_path) in str(error.value) and "first 5 steps" in str(error.value)
+    assert not list(tmp_path.iterdir())  # no state.pt: a rerun starts afresh
+
+
+def test_a_signal_in_any_probed_step_or_parameter_is_enough(tmp_path):
+    model, opt, sched = _setup()
+    model.bias.requires_grad_(False)  # a frozen parameter has no gradient at all
+    calls: list[int] = []
+
+    def late_signal(model, batch):  # only the last of the 5 probed steps has a gradient
+        calls.append(len(calls))
+        return _loss(model, batch) if calls[-1] == 4 else _zero_loss(model, batch)
+
+    history = train_loop(model, opt, _next_batch, late_signal, _cfg(max_steps=10), tmp_path, scheduler=sched)
+    assert history["train"][-1][0] == 10 and (tmp_path / STATE_FILE).exists()
+
+
+def test_an_optimizer_without_parameters_is_not_probed(tmp_path):
+    """EMA-trained models (the RVQ's codebooks) learn outside the optimizer."""
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD([{"params": []}], lr=0.0)
+    history = train_loop(model, opt, _next_batch, _zero_loss, _cfg(max_steps=5), tmp_path)
+    assert history["train"] == [(5, 0.0)]

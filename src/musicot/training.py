@@ -10,6 +10,11 @@ and every RNG state, so an interrupted run continued from ``state.pt`` ends with
 weights as one uninterrupted run. Checkpoints are written to a temporary file and renamed
 into place, so a kill never leaves half a checkpoint.
 
+A run whose data teaches nothing is refused early: if over the first steps of a fresh run
+(see `train_loop`) no trained parameter ever gets a non-zero gradient, `NoLearningSignal` is
+raised before any checkpoint or model is written, instead of saving weights that only look
+trained.
+
 Distributed runs are detected as nanoGPT does (RANK / WORLD_SIZE in the environment); for
 now that only means rank 0 alone writes checkpoints and logs.
 """
@@ -35,6 +40,10 @@ log = logging.getLogger("musicot.training")
 
 STATE_FILE = "state.pt"
 RUN_FILE = "run.json"  # beside state.pt: what the saved state was trained with
+
+
+class NoLearningSignal(RuntimeError):
+    """Every gradient stayed zero (or absent) over the first steps: the data gives nothing to learn."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,14 @@ def train_loop(
     after the last one, under no_grad in eval mode. History: {"train": [(step, mean loss over
     the last log interval)], "eval": [(step, metrics)], "seed": ..., "wall_s": ...}; steps
     count completed optimizer steps.
+
+    A fresh run is probed for a learning signal over its first min(log_every,
+    checkpoint_every, max_steps) steps: the first log interval, cut short so that the verdict
+    comes before the first checkpoint. If in every one of them each parameter the optimizer
+    owns has a gradient that is None or exactly zero, `NoLearningSignal` is raised, naming
+    `state_dir`, and nothing is written. One step with any non-zero gradient passes. An
+    optimizer without parameters (the RVQ's EMA codebooks learn outside it) is not probed,
+    nor is a resumed run (its checkpoint was only written after the probe passed).
     """
     rank = _rank()
     master = rank == 0
@@ -156,6 +173,11 @@ def train_loop(
         if master:
             save_state(state_path, model, optimizer, scheduler, step, history, (loss_sum, n_sum))
 
+    # Probed over the first steps of a fresh run only (see above), so the check costs nothing later on.
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
+    probe_until = min(cfg.log_every, cfg.checkpoint_every, cfg.max_steps) if step == 0 and trained else 0
+    signal = False
+
     t0, wall0 = time.perf_counter(), history["wall_s"]
     model.train()
     if step == 0:
@@ -168,12 +190,23 @@ def train_loop(
         loss = loss_fn(model, next_batch(step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step < probe_until and not signal:
+            signal = any(p.grad is not None and bool(p.grad.ne(0).any()) for p in trained)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
         step += 1
         loss_sum, n_sum = loss_sum + loss.detach(), n_sum + 1
         bar.update(1)
+        if step == probe_until and not signal:
+            bar.close()
+            raise NoLearningSignal(
+                f"{state_dir}: no learning signal: in each of the first {step} steps every gradient of the "
+                f"{len(trained)} trained parameter tensors was zero or missing (mean loss "
+                f"{float(loss_sum) / n_sum:.6g}), so the data gives the model nothing to learn from. "
+                "Check the training data (are there labels, are the texts or inputs all alike?); "
+                "no checkpoint or model was written"
+            )
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             mean = float(loss_sum) / n_sum
             history["train"].append((step, mean))
@@ -195,12 +228,26 @@ def discard_stale_state(state_dir: Path, run: dict) -> None:
     """Start over when the saved state was trained with other settings or data than `run` describes.
 
     Trainers put in `run` everything a resumed state must agree with (seed, config without the
-    step count, data checksum), so raising only the step count resumes a shorter run.
+    step count, data checksum), so raising only the step count resumes a shorter run. `run` is
+    compared in its JSON form, as run.json holds it: tuples there come back as lists, and an
+    in-memory comparison would call every run with a tuple in it stale.
     """
     state_dir = Path(state_dir)
     run_file, state = state_dir / RUN_FILE, state_dir / STATE_FILE
-    if state.exists() and (not run_file.exists() or json.loads(run_file.read_text()) != run):
-        log.warning("%s was trained with other settings: starting over", state)
-        state.unlink()
+    text = json.dumps(run, indent=2)
+    wanted = json.loads(text)
+    if state.exists():
+        try:
+            saved = json.loads(run_file.read_text())
+        except (OSError, ValueError):  # missing, or (from older code) cut short by a kill
+            saved = None
+        if saved != wanted:
+            saved = saved if isinstance(saved, dict) else {}
+            differ = ", ".join(sorted(k for k in {*wanted, *saved} if saved.get(k) != wanted.get(k)))
+            log.warning("%s was trained with other settings (%s differ): starting over", state, differ)
+            state.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(run, indent=2))
+    # Written whole or not at all: a kill here must not leave a run.json that no rerun can read.
+    tmp = run_file.with_name(run_file.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, run_file)

@@ -129,7 +129,10 @@ def train_separator(
     load_s = time.perf_counter() - t0
     log.info("loaded stems of %d train / %d valid songs in %.1f s", len(train), len(valid), load_s)
 
-    discard_stale_state(Path(state_dir), {"seed": seed, **{k: getattr(cfg, k) for k in RESUME_KEYS}})
+    # Another corpus (songs, their audio or split) trains afresh, as other settings do.
+    songs = with_stems.assign(sha1=with_stems.get("content_sha1", with_stems["song_id"])).sort_values("song_id")
+    data = songs[["song_id", "sha1", "split"]].astype(str).to_numpy().tolist()
+    discard_stale_state(Path(state_dir), {"seed": seed, "data": data, **{k: getattr(cfg, k) for k in RESUME_KEYS}})
     torch.manual_seed(seed)  # the initial weights (train_loop seeds again before stepping)
     model = build_model(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
