@@ -137,6 +137,15 @@ def test_windows_and_captions():
     assert list(w["start"]) == [0.0, 5.0, 10.0]
     assert list(w["active_drums"]) == [False, True, True]  # 5-15 s: mean 0.025 > 0.01
     assert w["caption"].iloc[0] == "piano. jazz, calm."
+    # songs without stem truth (own music): the sidecar caption, else genre and mood, else "music."
+    own = pd.DataFrame(
+        [
+            dict(song_id="a", split="train", duration_s=10.0, caption="a sad ballad", genre="pop", mood="sad"),
+            dict(song_id="b", split="train", duration_s=10.0, caption="", genre="Rock", mood="unknown"),
+            dict(song_id="c", split="train", duration_s=10.0, caption="", genre="", mood=""),
+        ]
+    )
+    assert list(D.build_windows(own, {}, 10.0, 5.0, 0.01)["caption"]) == ["a sad ballad", "rock.", "music."]
 
 
 def _stem_song(seconds: float = 12.0):
@@ -380,3 +389,18 @@ def test_anchor_term_ties_each_anchor_word_to_its_stem(tmp_path):
         if 0 < labels[:, j].sum() < len(labels)
     }
     assert np.mean(list(aucs.values())) >= 0.9, aucs  # ClipLoss alone on these texts: about chance
+
+
+def test_clap_trains_only_the_stages_its_data_can_teach():
+    from musicot.clap.train import ClapConfig, learnable_steps
+    from musicot.training import NoLearningSignal
+
+    cfg = ClapConfig(tag_steps=7, max_steps=9)
+    assert learnable_steps(cfg, has_labels=True, distinct_texts=1) == (7, 9, {})
+    tags, steps, skipped = learnable_steps(cfg, has_labels=False, distinct_texts=2)
+    assert (tags, steps) == (0, 9) and "no true stems" in skipped["tagging"]
+    with pytest.raises(NoLearningSignal, match="clap.pretrained"):
+        learnable_steps(cfg, has_labels=False, distinct_texts=1)
+    kept = ClapConfig(tag_steps=0, max_steps=9, pretrained="/ckpt/clap.pt")
+    tags, steps, skipped = learnable_steps(kept, has_labels=False, distinct_texts=0)
+    assert (tags, steps) == (0, 0) and "kept as loaded" in skipped["contrastive"]

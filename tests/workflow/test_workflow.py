@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -98,7 +100,88 @@ def test_ingest_source_without_path_is_a_clear_error(tmp_path):
     assert "corpus.ingest.path is required" in result.stdout + result.stderr
 
 
-def test_tiny_synth_run_end_to_end(tmp_path):
+def _write_songs(folder: Path, sidecars: dict[str, dict | None], sample_rate: int = 16000) -> None:
+    """Short songs of distinct chords and noise bursts, with a .json sidecar where one is given."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k, (name, meta) in enumerate(sidecars.items()):
+        t = np.arange(int(sample_rate * (8 + k))) / sample_rate
+        chord = sum(np.sin(2 * np.pi * f * (k + 1) * t) for f in (220.0, 277.2, 329.6)) / 6
+        bursts = (np.sin(2 * np.pi * (k + 1) * t) > 0.5) * rng.normal(0, 0.1, t.size)
+        sf.write(folder / f"{name}.wav", np.stack([chord + bursts, chord - bursts], axis=1), sample_rate)
+        if meta is not None:
+            (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+def test_captionless_folder_stops_before_any_job_naming_the_key(tmp_path):
+    _write_songs(tmp_path / "music", {"a": None, "b": None, "c": None})
+    config = {"corpus": {"source": "folder", "sample_rate": 16000, "ingest": {"path": str(tmp_path / "music")}}}
+    result = snakemake(tmp_path, "--cores", "1", config=config)  # a real run, not a dry run
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "this configuration cannot make CLAP" in out and "Config key: `clap.pretrained`" in out, out[-3000:]
+    assert "3 songs with 0 distinct caption" in out
+    assert not (tmp_path / "results/corpus").exists()  # no job ran
+    # what does not need CLAP still runs, without the steps that need stems
+    result = snakemake(tmp_path, "-n", "--cores", "1", "results/prep/quality.csv", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rule in ("ingest_corpus", "lyrics", "structure", "tags", "prep_quality"):
+        assert f"rule {rule}:" in result.stdout, rule
+    for rule in ("train_separator", "separate", "vad", "score_separation", "train_clap"):
+        assert f"rule {rule}:" not in result.stdout, rule
+
+
+def test_tiny_synth_run_end_to_end_then_a_folder_of_songs_in_the_same_checkout(tmp_path):
+    _tiny_synth_run_end_to_end(tmp_path)
+    _switch_to_a_folder_of_songs(tmp_path)
+
+
+def _switch_to_a_folder_of_songs(tmp_path: Path) -> None:
+    """Build with the synth config, switch to a captioned folder of songs: no table keeps a synth row."""
+    before = {p.name: p.read_text() for p in (tmp_path / "results/tables").glob("*.csv")}
+    songs = {
+        "ballad": {"caption": "a slow sad ballad", "split": "train"},
+        "stomp": {"genre": "rock", "mood": "energetic", "split": "train"},
+        "drone": {"caption": "a calm ambient drone", "split": "valid"},
+    }
+    _write_songs(tmp_path / "music", songs)
+    folder = {"source": "folder", "ingest": {"path": str(tmp_path / "music")}}
+    config = {**TINY, "corpus": {**TINY["corpus"], **folder}}
+    result = snakemake(tmp_path, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")
+    assert len(tracks) == 3 and not tracks["song_id"].str.startswith("synth").any()
+    after = {p.name: p.read_text() for p in (tmp_path / "results/tables").glob("*.csv")}
+    assert set(after) == {*before, "absent.csv"}
+    corpus = pd.read_csv(tmp_path / "results/tables/corpus.csv")
+    assert corpus.loc[corpus.split == "all", "songs"].item() == 3
+    absent = pd.read_csv(tmp_path / "results/tables/absent.csv")
+    assert {"separator", "separation SDR", "VAD", "analyzability on true stems"} <= set(absent["result"])
+    # preprocessing: the synth run's separation and VAD numbers are gone, an absent row says why
+    prep = pd.read_csv(tmp_path / "results/tables/prep_quality.csv")
+    for step in ("separation SDR", "VAD"):
+        row = prep[prep.step == step]
+        assert list(row.metric) == ["absent"] and row.value.isna().all(), step
+    assert not set(prep.loc[prep.metric != "absent", "step"]) & {"separation", "vad"}
+    # the thought: CLAP and RVQ of these songs, no analyzability number from the synth run
+    thought = pd.read_csv(tmp_path / "results/tables/thought.csv")
+    assert "analyzability r" not in set(thought["part"])
+    for part in ("analyzability on true stems", "analyzability on separated stems", "CLAP tagging stage"):
+        assert thought.loc[thought.part == part, "metric"].str.startswith("absent: ").all(), part
+    old_rows = set(pd.read_csv(io.StringIO(before["thought.csv"])).itertuples(index=False))
+    assert not old_rows & set(thought.itertuples(index=False))
+    windows = pd.read_parquet(tmp_path / "results/analysis/thought_windows.parquet")
+    assert set(windows["song_id"]) == set(tracks.loc[tracks.split == "valid", "song_id"])
+    # the synth run's stems and separator are set aside, not deleted, and not used
+    assert not (tmp_path / "results/prep/stems").exists()
+    assert (tmp_path / "results/stale/prep/stems/synth00000/vocals.flac").exists()
+    assert (tmp_path / "results/stale/prep/separator").is_dir()
+    # switching back plans the separator again instead of taking anything from results/stale
+    result = snakemake(tmp_path, "-n", "--cores", "1", config=TINY)
+    assert result.returncode == 0 and "rule train_separator:" in result.stdout and "rule separate:" in result.stdout
+
+
+def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "--cores", "2", "results/tables", "results/figures/thought_timeline.pdf", config=TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")

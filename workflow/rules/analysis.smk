@@ -12,7 +12,7 @@ rule thought_analyzability:
         rvq=rules.train_rvq.output.model,
         rvq_spec=rules.train_rvq.output.spec,
         codes=rules.train_rvq.output.codes,
-        stems="results/prep/stems",
+        stems=separated_stems("analysis"),
     output:
         table=report(
             "results/analysis/thought_analyzability.csv",
@@ -31,9 +31,10 @@ rule thought_analyzability:
         cfg=config_arg("analysis"),
         embeddings=subpath(input.windows, parent=True),
         rvq=subpath(input.rvq, parent=True),
+        stems=stems_arg,
     shell:
         "python -m musicot.analysis.thought --config {params.cfg:q} --tracks {input.tracks} "
-        "--embeddings {params.embeddings} --rvq {params.rvq} --stems {input.stems} "
+        "--embeddings {params.embeddings} --rvq {params.rvq} {params.stems} "
         "--out {output.table} --windows-out {output.windows} --threads {threads} > {log} 2>&1"
 
 

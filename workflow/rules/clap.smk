@@ -4,6 +4,7 @@
 
 rule train_clap:
     input:
+        needs(P.CLAP),
         tracks=TRACKS,
     output:
         model="results/clap/model/model.pt",

@@ -1,7 +1,9 @@
-# Config validation and the few helpers rules share.
+# Config validation, the run plan and the few helpers rules share.
+import json
 from pathlib import Path
 
 from musicot.config import ConfigError, SCHEMA_PATH, section_json, validate
+from musicot import plan as P
 
 # The same validator the stage modules use: it fills every default from the schema and names
 # each bad key (corpus.synth.n_songs: 'many' is not of type 'integer') before any job runs.
@@ -13,6 +15,15 @@ try:
     config.update(validate(config))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+
+# What this config can make, decided before any job from the corpus source's listing and sidecars.
+# Results it cannot make leave the DAG (the tables say why); files another config left at their
+# paths are moved to results/stale/, so no target can take them as up to date.
+try:
+    PLAN = P.plan_run(config, P.corpus_supplies(config))
+except P.PlanError as error:
+    raise WorkflowError(str(error)) from None
+P.quarantine(PLAN.unavailable_outputs())
 
 SYNTH_SHARDS = list(range(config["corpus"]["synth"]["shards"]))
 # The song table every stage after the corpus reads (its truth tables lie beside it).
@@ -44,17 +55,67 @@ def ingest_source(wildcards):
     return [config["corpus"]["ingest"]["path"]]
 
 
-PREP_STEPS = ["separation", "vad", "lyrics", "structure", "tags"]
+def needs(*names):
+    """Input function guarding the producer of `names`: stops the DAG with the plan's reason when one is
+    ruled out (only an explicit target reaches it: consumers never ask for what the plan rules out).
+    """
+
+    def check(wildcards):
+        missing = [n for n in names if not PLAN.has(n)]
+        if PLAN.blocked:
+            raise WorkflowError(PLAN.blocking_message())
+        if missing:
+            why = {**PLAN.absent, **PLAN.blocked}
+            raise WorkflowError(
+                "; ".join(
+                    f"{n}: {why[n].reason} ({why[n].key or 'no config key'})"
+                    for n in missing
+                )
+            )
+        return []
+
+    return check
 
 
 def separator_model(wildcards):
     """The separator to apply: a configured public checkpoint folder, or the one trained here."""
-    public = config["prep"]["separation"]["checkpoint"]
-    if public:
-        return public
-    if config["corpus"]["source"] != "synth":
-        raise ValueError(
-            "ingested songs have no stems to train a separator on: set prep.separation.checkpoint "
-            "to a local Demucs checkpoint folder (e.g. one holding htdemucs_6s)"
-        )
-    return "results/prep/separator"
+    needs(P.SEPARATION)(wildcards)
+    return config["prep"]["separation"]["checkpoint"] or "results/prep/separator"
+
+
+def separated_stems(step):
+    """The separated stems folder when `step` reads them in this run, else [] (an empty named input)."""
+    reads = {
+        "vad": config["prep"]["vad"]["input"] == "separated",
+        "lyrics": bool(config["prep"]["asr"]["checkpoint"]),
+        "analysis": PLAN.has(P.ANALYSIS_SEPARATED),
+    }[step]
+    return "results/prep/stems" if reads and PLAN.has(P.SEPARATION) else []
+
+
+def stems_arg(wildcards, input):
+    """--stems for a CLI whose stems input is optional."""
+    return f"--stems {input.stems}" if input.stems else ""
+
+
+def prep_outputs(kind):
+    """Every preprocessing step's `kind` file (quality .csv or rejected .tsv) this run makes."""
+    ext = "csv" if kind == "quality" else "tsv"
+    return expand(
+        "results/prep/{step}_{kind}.{ext}",
+        step=PLAN.prep_steps(kind),
+        kind=kind,
+        ext=ext,
+    )
+
+
+def absent_arg():
+    """The tables' "absent" rows: what this config cannot make and why, as JSON."""
+    return json.dumps(PLAN.absent_reasons(), sort_keys=True)
+
+
+def default_targets(wildcards):
+    """Everything the paper's tables and figures need, or one message on what this config lacks."""
+    if PLAN.blocked:
+        raise WorkflowError(PLAN.blocking_message())
+    return ["results/tables", "results/figures/thought_timeline.pdf"]

@@ -4,6 +4,7 @@
 
 rule train_separator:
     input:
+        needs(P.SEPARATOR),
         tracks=TRACKS,
     output:
         directory("results/prep/separator"),
@@ -46,6 +47,7 @@ rule separate:
 
 rule score_separation:
     input:
+        needs(P.SDR),
         tracks=TRACKS,
         stems="results/prep/stems",
     output:
@@ -66,8 +68,9 @@ rule score_separation:
 
 rule vad:
     input:
+        needs(P.VAD),
         tracks=TRACKS,
-        stems="results/prep/stems",
+        stems=separated_stems("vad"),
     output:
         table="results/prep/vad.parquet",
         quality="results/prep/vad_quality.csv",
@@ -81,8 +84,9 @@ rule vad:
     threads: 2
     params:
         cfg=config_arg("seed", "prep"),
+        stems=stems_arg,
     shell:
-        "python -m musicot.prep.vad --config {params.cfg:q} --tracks {input.tracks} --stems {input.stems} "
+        "python -m musicot.prep.vad --config {params.cfg:q} --tracks {input.tracks} {params.stems} "
         "--out {output.table} --quality {output.quality} --rejected {output.rejected} "
         "--threads {threads} > {log} 2>&1"
 
@@ -90,7 +94,7 @@ rule vad:
 rule lyrics:
     input:
         tracks=TRACKS,
-        stems="results/prep/stems",
+        stems=separated_stems("lyrics"),
     output:
         table="results/prep/lyrics.parquet",
         quality="results/prep/lyrics_quality.csv",
@@ -103,8 +107,9 @@ rule lyrics:
         "../../envs/prep.yaml"
     params:
         cfg=config_arg("seed", "prep"),
+        stems=stems_arg,
     shell:
-        "python -m musicot.prep.lyrics --config {params.cfg:q} --tracks {input.tracks} --stems {input.stems} "
+        "python -m musicot.prep.lyrics --config {params.cfg:q} --tracks {input.tracks} {params.stems} "
         "--out {output.table} --quality {output.quality} --rejected {output.rejected} > {log} 2>&1"
 
 
@@ -154,8 +159,8 @@ rule tags:
 
 rule prep_quality:
     input:
-        quality=expand("results/prep/{step}_quality.csv", step=PREP_STEPS),
-        rejected=expand("results/prep/{step}_rejected.tsv", step=PREP_STEPS),
+        quality=prep_outputs("quality"),
+        rejected=prep_outputs("rejected"),
     output:
         quality=report(
             "results/prep/quality.csv",

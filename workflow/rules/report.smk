@@ -23,7 +23,9 @@ rule tables:
         "benchmarks/report/tables.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        absent=absent_arg(),
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
         "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
-        "--analyzability {input.analyzability} --out {output} > {log} 2>&1"
+        "--analyzability {input.analyzability} --absent {params.absent:q} --out {output} > {log} 2>&1"

@@ -123,15 +123,17 @@ def _volume(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.reindex(columns=VOLUME_COLUMNS) if len(rows) else pd.DataFrame(columns=VOLUME_COLUMNS)
 
 
-def truth_volume(tracks_path: Path, windows: pd.DataFrame) -> pd.DataFrame:
-    """Per-window RMS of each stem from the corpus truth (empty for an ingested corpus without stems)."""
+def truth_volume(tracks_path: Path, windows: pd.DataFrame) -> pd.DataFrame | None:
+    """Per-window RMS of each stem from the corpus truth; None when the corpus has no true stems at all."""
     from musicot.prep.common import load_truth
 
     try:
         volume = load_truth(tracks_path, "stem_volume")
     except FileNotFoundError:
-        log.warning("no stem_volume.parquet next to %s: no truth rows", tracks_path)
-        return _volume(pd.DataFrame())
+        volume = pd.DataFrame()
+    if not len(volume):
+        log.warning("the corpus has no true stem volume: no truth rows")
+        return None
     volume = volume[volume["song_id"].isin(windows["song_id"])]
     return _volume(window_volume_from_truth(volume, windows))
 
@@ -144,18 +146,21 @@ def analyzability_rows(
     quantized: np.ndarray,
     raw: np.ndarray,
     anchors: np.ndarray,
-    truth: pd.DataFrame,
-    separated: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    separated: pd.DataFrame | None,
     cfg: AnalysisConfig,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The three row sets (OUTPUT_COLUMNS) and the similarities {"quantized", "raw"} (N, A) behind them."""
+    """The row sets (OUTPUT_COLUMNS) whose volumes exist (None: no true stems / no separator) and the
+    similarities {"quantized", "raw"} (N, A) behind them."""
     sims = {"quantized": anchor_similarity(quantized, anchors), "raw": anchor_similarity(raw, anchors)}
     parts = []
     row_sets = (("quantized", "truth", truth), ("quantized", "separated", separated), ("raw", "truth", truth))
     for embedding, stems, volume in row_sets:
+        if volume is None:
+            continue
         rows = analyzability(windows, sims[embedding], volume, cfg.anchors, cfg.min_mean_volume, label=stems)
         parts.append(rows.assign(embedding=embedding))
-    out = pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=OUTPUT_COLUMNS)
     out["paper_r"] = out["anchor"].map(PAPER_R)
     return out[OUTPUT_COLUMNS], sims
 
@@ -164,8 +169,8 @@ def windows_table(
     windows: pd.DataFrame,
     codes: np.ndarray,
     sims: Mapping[str, np.ndarray],
-    truth: pd.DataFrame,
-    separated: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    separated: pd.DataFrame | None,
     anchors: Sequence[str],
 ) -> pd.DataFrame:
     """One row per window: WINDOW_KEYS, code_<level> (0-based), sim_<anchor> (thought), sim_raw_<anchor>,
@@ -178,6 +183,7 @@ def windows_table(
         out[f"sim_raw_{anchor}"] = sims["raw"][:, a]
     keys = pd.MultiIndex.from_arrays([out["song_id"].astype(str), out["window"].astype(np.int64)])
     for name, volume in (("truth", truth), ("separated", separated)):
+        volume = _volume(pd.DataFrame()) if volume is None else volume
         for anchor in anchors:
             rows = volume[volume["stem"] == anchor]
             index = pd.MultiIndex.from_arrays([rows["song_id"].astype(str), rows["window"].astype(np.int64)])
@@ -187,9 +193,9 @@ def windows_table(
 
 
 def run(
-    cfg: AnalysisConfig, tracks_path: Path, embeddings_dir: Path, rvq_dir: Path, stems_dir: Path
+    cfg: AnalysisConfig, tracks_path: Path, embeddings_dir: Path, rvq_dir: Path, stems_dir: Path | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(analyzability rows, per-window table) of the windows in `cfg.splits`."""
+    """(analyzability rows, per-window table) of the windows in `cfg.splits`; no separated rows without `stems_dir`."""
     windows, emb = load_window_embeddings(embeddings_dir)
     keep = windows["split"].isin(list(cfg.splits)).to_numpy()
     windows, raw = windows[keep].reset_index(drop=True), emb[keep]
@@ -199,7 +205,7 @@ def run(
     quantized = dequantize(rvq_dir, codes)
     anchors = anchor_embeddings(embeddings_dir, cfg.anchors)
     truth = truth_volume(tracks_path, windows)
-    separated = _volume(window_volume_from_audio(stems_dir, windows, cfg.anchors))
+    separated = None if stems_dir is None else _volume(window_volume_from_audio(stems_dir, windows, cfg.anchors))
     rows, sims = analyzability_rows(windows, quantized, raw, anchors, truth, separated, cfg)
     return rows, windows_table(windows, codes, sims, truth, separated, cfg.anchors)
 
@@ -210,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tracks", type=Path, required=True, help="results/corpus/tracks.parquet")
     parser.add_argument("--embeddings", type=Path, required=True, help="CLAP embedding folder (windows.*, text.*)")
     parser.add_argument("--rvq", type=Path, required=True, help="RVQ folder (model.safetensors, codes.parquet)")
-    parser.add_argument("--stems", type=Path, required=True, help="separated stems, <song_id>/<stem>.flac")
+    parser.add_argument("--stems", type=Path, help="separated stems, <song_id>/<stem>.flac (none: no separated rows)")
     parser.add_argument("--out", type=Path, required=True, help="analyzability CSV to write")
     parser.add_argument("--windows-out", type=Path, required=True, help="per-window parquet to write")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

@@ -152,7 +152,8 @@ def build_windows(
     """One row per window of every song: WINDOW_COLUMNS + caption, genre, mood, and per anchor stem
     active_<stem> and rms_<stem> (its mean truth RMS over the window).
 
-    Songs without stem truth get their metadata caption only, active_* = NA and rms_* = NaN.
+    Songs without stem truth get their own caption (or genre and mood; "music." when they have
+    none), active_* = NA and rms_* = NaN.
     """
     rows = []
     for track in tracks.sort_values("song_id").itertuples(index=False):
@@ -170,7 +171,8 @@ def build_windows(
             else:
                 row.update({f"active_{s}": pd.NA for s in ANCHORS})
                 row.update({f"rms_{s}": float("nan") for s in ANCHORS})
-                row["caption"] = _meta_caption(track)
+                text = metadata_caption(getattr(track, "caption", ""), track.genre, track.mood)
+                row["caption"] = text or f"{NO_ANCHOR_TEXT}."
             rows.append(row)
     df = pd.DataFrame(rows)
     if not len(df):
@@ -178,11 +180,12 @@ def build_windows(
     return df.astype(WINDOW_COLUMNS | {"caption": "string", "genre": "string", "mood": "string"})
 
 
-def _meta_caption(track) -> str:
-    style = [
-        str(v).strip().lower() for v in (track.genre, track.mood) if str(v or "").strip().lower() not in ("", "unknown")
-    ]
-    return (", ".join(style) + ".") if style else "music."
+def metadata_caption(text: str = "", genre: str = "", mood: str = "") -> str:
+    """Caption of a song without stem truth: its own caption (a sidecar's), else genre and mood; "" if none."""
+    if str(text or "").strip():
+        return str(text).strip()
+    style = [str(v).strip().lower() for v in (genre, mood) if str(v or "").strip().lower() not in ("", "unknown")]
+    return (", ".join(style) + ".") if style else ""
 
 
 def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:

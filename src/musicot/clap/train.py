@@ -25,8 +25,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_s
 from musicot.config import ConfigError, load_config
 from musicot.config import build as build_config
 from musicot.prep.common import load_tracks, load_truth, write_quality
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, train_loop
+from musicot.training import LoopConfig, NoLearningSignal, discard_stale_state, seed_everything, train_loop
 
 log = logging.getLogger("musicot.clap")
 
@@ -311,38 +312,83 @@ def _stage(model, params, cfg: ClapConfig, steps: int, next_batch, loss_fn, stat
     return train_loop(model, optimizer, next_batch, loss_fn, loop, state_dir, evaluate=evaluate, scheduler=scheduler)
 
 
-def _sampler(n: int, batch_size: int, rng: np.random.Generator):
-    """Indices of the next batch: epochs of random permutations, so every item is seen once per epoch."""
-    order: list[int] = []
+# Batches are pure functions of (seed, stream, step), never of how many were drawn before, so a
+# stage resumed at step k draws what an uninterrupted run drew there.
+TAG_STREAM, CONTRASTIVE_STREAM, FEATURE_STREAM = 1, 2, 3
+PERMUTE, AUGMENT = 0, 1  # sub-streams: epoch permutations, per-step augmentation
 
-    def take() -> list[int]:
-        nonlocal order
-        idx = []
-        while len(idx) < min(batch_size, n):
-            if not order:
-                order = list(rng.permutation(n))
-            idx.append(order.pop())
-        return idx
+
+def _sampler(n: int, batch_size: int, seed: int, stream: int) -> Callable[[int], list[int]]:
+    """take(step): indices of batch `step`, consecutive slices of per-epoch random permutations.
+
+    Every item is seen once per epoch; where a batch is in the item stream follows from its
+    step alone, and each epoch's permutation from its own generator.
+    """
+    size = min(batch_size, n)
+
+    @lru_cache(maxsize=2)  # a batch spans at most two epochs
+    def permutation(epoch: int) -> np.ndarray:
+        return np.random.default_rng([seed, stream, PERMUTE, epoch]).permutation(n)
+
+    def take(step: int) -> list[int]:
+        return [int(permutation(pos // n)[pos % n]) for pos in range(step * size, (step + 1) * size)]
 
     return take
 
 
-def cache_features(model: ClapModel, pool: D.TrainWindows, n: int, rng: np.random.Generator) -> tuple:
+def _augment_rng(seed: int, stream: int, step: int) -> np.random.Generator:
+    """The generator of step `step`'s augmentation (crops, shifts, gains, remixes, phrases)."""
+    return np.random.default_rng([seed, stream, AUGMENT, step])
+
+
+def cache_features(model: ClapModel, pool: D.TrainWindows, n: int, seed: int, stream: int = FEATURE_STREAM) -> tuple:
     """(tower embeddings (n, embed_dim), texts, anchor labels (n, anchors)) of `n` augmented full windows.
 
-    The audio tower runs in eval mode, as it will when embedding.
+    The audio tower runs in eval mode, as it will when embedding. Chunk c of 32 windows is
+    drawn as batch c of `_sampler`, so the cache depends only on the seed and the model.
     """
-    take = _sampler(len(pool), 32, rng)
+    take = _sampler(len(pool), 32, seed, stream)
     feats, texts, labels = [], [], []
     model.eval()
     with torch.no_grad():
+        chunk = 0
         while len(texts) < n:
-            idx = take()[: n - len(texts)]
-            waves, batch_texts, batch_labels = pool.batch(idx, rng)
+            idx = take(chunk)[: n - len(texts)]
+            waves, batch_texts, batch_labels = pool.batch(idx, _augment_rng(seed, stream, chunk))
             feats.append(model.tower_outputs(torch.from_numpy(waves))["embedding"])
             texts += batch_texts
             labels.append(torch.from_numpy(batch_labels))
+            chunk += 1
     return torch.cat(feats).cpu(), texts, torch.cat(labels)
+
+
+def learnable_steps(cfg: ClapConfig, has_labels: bool, distinct_texts: int) -> tuple[int, int, dict[str, str]]:
+    """(tagging steps, contrastive steps, {stage: why skipped}) for what the train split can teach.
+
+    The tagging stage learns stem loudness, so it needs true stems. The contrastive stage needs
+    texts that differ (a batch of one repeated caption gives every gradient exactly zero) or stem
+    labels for the anchor term; without either only a pretrained model (`clap.pretrained`) can be
+    kept as it is, and a model trained from scratch would be random weights saved as a result.
+    """
+    skipped = {}
+    tag_steps = cfg.tag_steps if has_labels else 0
+    if cfg.tag_steps > 0 and not has_labels:
+        skipped["tagging"] = "no true stems in the train split (its labels are stem loudness)"
+        if cfg.lock_audio and not cfg.pretrained:
+            skipped["tagging"] += (
+                "; with clap.lock_audio the audio tower keeps its random initial weights "
+                "(clap.lock_audio: false trains it on the captions)"
+            )
+    if has_labels or distinct_texts >= 2 or cfg.max_steps == 0:
+        return tag_steps, cfg.max_steps, skipped
+    why = f"the train windows carry {distinct_texts} distinct caption text(s) and no stem labels"
+    if cfg.pretrained:
+        skipped["contrastive"] = f"{why}: {cfg.pretrained} is kept as loaded"
+        return tag_steps, 0, skipped
+    raise NoLearningSignal(
+        f"CLAP has nothing to learn: {why}. Give the songs captions (sidecar .json `caption`, or "
+        "`genre` and `mood`) or set clap.pretrained to a local LAION-CLAP checkpoint; no model was written"
+    )
 
 
 def train(
@@ -415,22 +461,26 @@ def train(
         len(valid_w),
         pool.windows["caption"].nunique(),
     )
+    has_labels = any(str(song) in truths for song in train_tracks["song_id"])
+    tag_steps, contrastive_steps, skipped = learnable_steps(cfg, has_labels, pool.windows["caption"].nunique())
+    for stage, why in skipped.items():
+        log.warning("clap: %s stage skipped: %s", stage, why)
     state_dir = Path(state_dir or out_dir / "state")
     # A saved stage resumes only a run with the same seed, data and settings (step counts aside;
     # the contrastive stage also depends on how long the tagging stage ran).
     settings = {k: v for k, v in asdict(cfg).items() if k not in NOT_RESUME_KEYS}
     checksums = tracks.get("content_sha1", tracks["song_id"]).astype(str)
     data = sorted(zip(tracks["song_id"].astype(str), checksums, strict=True))
-    run = {"seed": seed, "data": data, "clap": settings}
+    # "batches": states saved before batches became pure functions of the step cannot resume exactly.
+    run = {"seed": seed, "data": data, "clap": settings, "batches": "per-step"}
     histories, walls = {}, {}
 
-    if cfg.tag_steps > 0:
+    if tag_steps > 0:
         discard_stale_state(state_dir / "tags", run)
-        rng = np.random.default_rng([seed, 1])  # one stream per stage, so a resumed stage draws the same
-        take = _sampler(len(pool), cfg.batch_size, rng)
+        take = _sampler(len(pool), cfg.batch_size, seed, TAG_STREAM)
 
         def tag_batch(step: int):
-            waves, _, labels = pool.batch(take(), rng)
+            waves, _, labels = pool.batch(take(step), _augment_rng(seed, TAG_STREAM, step))
             return torch.from_numpy(waves), torch.from_numpy(labels)
 
         params = list(model.clap.audio_branch.parameters())
@@ -438,7 +488,7 @@ def train(
             model,
             params,
             cfg,
-            cfg.tag_steps,
+            tag_steps,
             tag_batch,
             tag_loss_fn,
             state_dir / "tags",
@@ -448,19 +498,18 @@ def train(
         walls["tags"] = histories["tags"]["wall_s"]
 
     evaluate = lambda m: evaluate_windows(m, valid_waves, valid_w)  # noqa: E731
-    discard_stale_state(state_dir / "contrastive", {**run, "tag_steps": cfg.tag_steps})
-    rng = np.random.default_rng([seed, 2])
+    discard_stale_state(state_dir / "contrastive", {**run, "tag_steps": tag_steps})
     if cfg.lock_audio:
         t0 = time.perf_counter()
         full = D.TrainWindows(
             train_w, audio, truths, sr, cfg.window_s, cfg.active_rms, phrase_prob=cfg.phrase_prob, **augment
         )
-        feats, texts, labels = cache_features(model, full, cfg.feature_samples, rng)
+        feats, texts, labels = cache_features(model, full, cfg.feature_samples, seed)
         walls["features"] = time.perf_counter() - t0
-        take = _sampler(len(texts), cfg.contrastive_batch_size, rng)
+        take = _sampler(len(texts), cfg.contrastive_batch_size, seed, CONTRASTIVE_STREAM)
 
         def clip_batch(step: int):
-            idx = take()
+            idx = take(step)
             return feats[idx], model.tokenize([texts[i] for i in idx]), labels[idx]
 
         params = [p for n, p in model.clap.named_parameters() if not n.startswith("audio_branch.")]
@@ -468,16 +517,16 @@ def train(
         loss_fn = locked_clip_loss_fn(cfg.anchor_weight)
     else:
         pool.phrase_prob = cfg.phrase_prob
-        take = _sampler(len(pool), cfg.batch_size, rng)
+        take = _sampler(len(pool), cfg.batch_size, seed, CONTRASTIVE_STREAM)
 
         def clip_batch(step: int):
-            waves, texts, _ = pool.batch(take(), rng)
+            waves, texts, _ = pool.batch(take(step), _augment_rng(seed, CONTRASTIVE_STREAM, step))
             return torch.from_numpy(waves), model.tokenize(texts)
 
         params = list(model.parameters())
         loss_fn = clip_loss_fn()
     histories["contrastive"] = _stage(
-        model, params, cfg, cfg.max_steps, clip_batch, loss_fn, state_dir / "contrastive", evaluate, seed
+        model, params, cfg, contrastive_steps, clip_batch, loss_fn, state_dir / "contrastive", evaluate, seed
     )
     walls["contrastive"] = histories["contrastive"]["wall_s"]
     hist = histories["contrastive"]
@@ -491,6 +540,7 @@ def train(
         "valid_windows": len(valid_w),
         "train_wall_s": sum(walls.values()),
         "stage_wall_s": walls,
+        "skipped_stages": skipped,
         "total_wall_s": time.perf_counter() - started,
         "parameters": sum(p.numel() for p in model.parameters()),
         "loudness_reference": loudness_ref,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from musicot import plan as P
+
 CORPUS_COLUMNS = {
     "split": "split",
     "songs": "songs",
@@ -51,6 +53,16 @@ def prep_table(quality: pd.DataFrame) -> pd.DataFrame:
 
 
 THOUGHT_COLUMNS = ["part", "metric", "ours", "compare with", "which is", "n"]
+# Which table says that a result the run plan ruled out (musicot.plan) is absent; the rest go to absent.md only.
+ABSENT_IN = {
+    P.SEPARATOR: "prep_quality",
+    P.SEPARATION: "prep_quality",
+    P.SDR: "prep_quality",
+    P.VAD: "prep_quality",
+    P.CLAP_TAGGING: "thought",
+    P.ANALYSIS_TRUTH: "thought",
+    P.ANALYSIS_SEPARATED: "thought",
+}
 EMBEDDINGS = {"quantized": "thought", "raw": "raw CLAP"}
 
 
@@ -115,16 +127,29 @@ def thought_table(
     clap_train: dict | None = None,
     rvq_metrics: dict | None = None,
     analyzability: pd.DataFrame | None = None,
+    absent: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The musical thought at a glance: CLAP, RVQ and analyzability rows (whichever inputs are given)."""
+    """The musical thought at a glance: CLAP, RVQ and analyzability rows (whichever inputs are given),
+    and an "absent" row for each of its results the run plan ruled out (`absent`: {result: reason})."""
     rows = clap_rows(clap_quality, clap_train) if clap_quality is not None else []
     rows += rvq_rows(rvq_metrics) if rvq_metrics is not None else []
     rows += analyzability_rows(analyzability) if analyzability is not None else []
+    rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent or {}, "thought")]
     df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ref", "ref_is", "n"])
     df = df.astype({"ours": "float64", "ref": "float64"}).round({"ours": 3, "ref": 3})
     df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
     df.columns = THOUGHT_COLUMNS
     return df
+
+
+def absent_rows(absent: dict[str, str], table: str) -> list[tuple[str, str]]:
+    """(result, reason) of the absent results `table` reports, in plan order."""
+    return [(name, reason) for name, reason in absent.items() if ABSENT_IN.get(name) == table]
+
+
+def absent_table(absent: dict[str, str]) -> pd.DataFrame:
+    """Every result this run's config cannot make, and why (the run plan's words)."""
+    return pd.DataFrame({"result": list(absent), "absent because": list(absent.values())}, dtype="string")
 
 
 def _read_json(path: Path | None) -> dict | None:
@@ -144,13 +169,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clap-train", type=Path, help="results/clap/model/metrics.json")
     parser.add_argument("--rvq-metrics", type=Path, help="results/rvq/metrics.json")
     parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
+    parser.add_argument(
+        "--absent", type=json.loads, default={}, help='JSON {result: reason} the run plan ruled out ("absent" rows)'
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     summary = pd.read_csv(args.corpus_summary)
     write_table(corpus_table(summary), args.out, "corpus", "Corpus: songs, minutes and build cost per split.")
+    write_table(absent_table(args.absent), args.out, "absent", "What this configuration cannot make, and why.")
     if args.prep_quality:
         quality = pd.read_csv(args.prep_quality, keep_default_na=False, na_values=[""])
-        write_table(prep_table(quality), args.out, "prep_quality", "Preprocessing scored against corpus truth.")
+        missing = [dict(step=name, metric="absent", note=why) for name, why in absent_rows(args.absent, "prep_quality")]
+        table = pd.concat([prep_table(quality), pd.DataFrame(missing, columns=["step", "metric", "note"])])
+        write_table(table, args.out, "prep_quality", "Preprocessing scored against corpus truth.")
     thought_inputs = (args.clap_quality, args.clap_train, args.rvq_metrics, args.analyzability)
     if any(thought_inputs):
         thought = thought_table(
@@ -158,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             _read_json(args.clap_train),
             _read_json(args.rvq_metrics),
             pd.read_csv(args.analyzability) if args.analyzability else None,
+            args.absent,
         )
         caption = (
             "The musical thought: CLAP retrieval and zero-shot stem AUC (valid split), RVQ per level, "
