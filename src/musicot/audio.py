@@ -12,6 +12,20 @@ import soxr
 PCM16_MAX = 32767
 
 
+class SequentialSoundFile(sf.SoundFile):
+    """A SoundFile for reading front to back in blocks; always pass `read` a frame count.
+
+    soundfile's `read` seeks (SEEK_SET) to where it thinks each read ended, and libsndfile's MP3
+    decoder does not always land on that exact sample: an MP3 read in blocks then gives other
+    samples than the same file read whole (soundfile 0.14, libsndfile 1.2.2: errors of 0.2 from
+    the second block of a plain sine on). Saying the file cannot seek makes `read` skip that
+    seek; the reads themselves are libsndfile's, unchanged.
+    """
+
+    def seekable(self) -> bool:
+        return False
+
+
 def read_audio(path: str | Path, dtype: str = "float32") -> tuple[np.ndarray, int]:
     """Read a file as (frames, channels) and its sample rate."""
     data, sr = sf.read(str(path), dtype=dtype, always_2d=True)
@@ -29,6 +43,35 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return audio
     return soxr.resample(audio, sr_in, sr_out, quality="HQ").astype(audio.dtype, copy=False)
+
+
+class StreamResampler:
+    """Resample a signal that arrives in blocks (soxr's streaming resampler).
+
+    `finish` gives the same samples as `resample` on the whole signal (soxr's one-shot call runs
+    the same filter), while the input at its own rate is never held: only the output is.
+    """
+
+    def __init__(self, sr_in: int, sr_out: int, channels: int) -> None:
+        self.channels = channels
+        self._stream = None if sr_in == sr_out else soxr.ResampleStream(sr_in, sr_out, channels, quality="HQ")
+        self._chunks: list[np.ndarray] = []
+
+    def push(self, block: np.ndarray) -> None:
+        """Add the next (frames, channels) float32 block."""
+        if self._stream is None:
+            self._chunks.append(np.array(block, dtype=np.float32))  # a copy: callers may reuse their buffer
+        else:
+            self._chunks.append(self._stream.resample_chunk(block))
+
+    def finish(self) -> np.ndarray:
+        """The whole resampled signal, (frames, channels) float32; the resampler is spent."""
+        if self._stream is not None:
+            self._chunks.append(self._stream.resample_chunk(np.zeros((0, self.channels), np.float32), last=True))
+        chunks, self._chunks = self._chunks, []
+        if not chunks:
+            return np.zeros((0, self.channels), np.float32)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 def to_stereo(audio: np.ndarray) -> np.ndarray:

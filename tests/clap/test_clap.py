@@ -399,7 +399,7 @@ def test_clap_trains_only_the_stages_its_data_can_teach():
     assert learnable_steps(cfg, has_labels=True, distinct_texts=1) == (7, 9, {})
     tags, steps, skipped = learnable_steps(cfg, has_labels=False, distinct_texts=2)
     assert (tags, steps) == (0, 9) and "no true stems" in skipped["tagging"]
-    with pytest.raises(NoLearningSignal, match="clap.pretrained"):
+    with pytest.raises(NoLearningSignal, match=r"clap\.pretrained"):
         learnable_steps(cfg, has_labels=False, distinct_texts=1)
     kept = ClapConfig(tag_steps=0, max_steps=9, pretrained="/ckpt/clap.pt")
     tags, steps, skipped = learnable_steps(kept, has_labels=False, distinct_texts=0)

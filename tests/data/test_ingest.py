@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ import soundfile as sf
 
 from musicot.config import ConfigError, validate
 from musicot.data import ingest as ing
-from musicot.data.checks import Rejection, check_audio, container_shortfall
+from musicot.data import track_writer
+from musicot.data.checks import BLOCK_FRAMES, REASONS, Rejection, check_audio, container_shortfall
 from musicot.data.ingest import IngestConfig, ingest, summary
-from musicot.data.sources import derive_song_id, parse_lrc
-from musicot.data.table import CorpusAudio, read_part
+from musicot.data.sources import Item, claim_ids, derive_song_id, parse_lrc, part_id, shift_lrc
+from musicot.data.table import CorpusAudio, read_part, sha1_of_samples
 
 SR = 44100
 SECONDS = 6.0
@@ -207,7 +209,7 @@ def test_downmix_accepts_multichannel(folder: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(folder / "broken" / "quad.wav", src / "quad.wav")
-    cfg = IngestConfig(kind="folder", path=str(src), multichannel="downmix", max_duration_s=4.0)
+    cfg = IngestConfig(kind="folder", path=str(src), multichannel="downmix", max_duration_s=4.0, long_files="trim")
     tracks, rejected = ingest(cfg, AUDIO, tmp_path / "part")
     assert rejected.empty and len(tracks) == 1
     row = tracks.iloc[0]
@@ -263,7 +265,7 @@ def test_processing_exception_becomes_rejection(folder: Path, tmp_path: Path, mo
     def boom(*args: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(ing, "normalise", boom)
+    monkeypatch.setattr(track_writer, "normalise", boom)
     tracks, rejected = ingest(IngestConfig(kind="folder", path=str(folder)), AUDIO, tmp_path / "part")
     assert tracks.empty
     crashed = rejected[rejected["detail"].str.contains("kaboom")]
@@ -298,6 +300,218 @@ def test_cli_prints_summary(folder: Path, tmp_path: Path, capsys: pytest.Capture
 def test_config_from_validated_dict() -> None:
     config = validate({"corpus": {"source": "manifest", "ingest": {"path": "m.csv", "extensions": [".wav"]}}})
     cfg = IngestConfig.from_config(config)
-    assert (cfg.kind, cfg.path, cfg.extensions, cfg.max_duration_s) == ("manifest", "m.csv", (".wav",), None)
+    assert (cfg.kind, cfg.path, cfg.extensions) == ("manifest", "m.csv", (".wav",))
+    assert (cfg.max_duration_s, cfg.long_files) == (600.0, "split")
     with pytest.raises(ConfigError, match=r"corpus\.ingest\.path"):
         IngestConfig.from_config(validate({"corpus": {"source": "folder"}}))
+
+
+@pytest.mark.parametrize(
+    ("ingest_cfg", "key"),
+    [
+        ({"max_duration_s": None}, r"corpus\.ingest\.max_duration_s"),  # unbounded is no longer allowed
+        ({"max_duration_s": 0}, r"corpus\.ingest\.max_duration_s"),
+        ({"long_files": "keep"}, r"corpus\.ingest\.long_files"),
+    ],
+)
+def test_bad_long_file_settings_name_their_key(ingest_cfg: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        validate({"corpus": {"source": "folder", "ingest": {"path": "x", **ingest_cfg}}})
+
+
+def test_split_needs_parts_longer_than_the_minimum(tmp_path: Path) -> None:
+    config = validate({"corpus": {"source": "folder", "ingest": {"path": "x", "max_duration_s": 9}}})
+    with pytest.raises(ConfigError, match=r"max_duration_s \(9\) must be at least twice min_duration_s \(5\)"):
+        IngestConfig.from_config(config)
+    with pytest.raises(ConfigError, match="long_files=split"):
+        ingest(IngestConfig(kind="folder", path=str(tmp_path), max_duration_s=9.0), AUDIO, tmp_path / "part")
+    ingest(
+        IngestConfig(kind="folder", path=str(tmp_path), max_duration_s=9.0, long_files="trim"), AUDIO, tmp_path / "p"
+    )
+
+
+def test_streaming_checks_hash_like_the_whole_array(folder: Path) -> None:
+    for name in ("good.wav", "mono22k.flac"):  # both are several BLOCK_FRAMES long
+        scanned = check_audio(folder / name, 0.0, -60.0, False)
+        whole, sr = sf.read(folder / name, dtype="float32", always_2d=True)
+        assert scanned.frames > BLOCK_FRAMES and scanned.frames == whole.shape[0] and scanned.sample_rate == sr
+        assert scanned.content_sha1 == sha1_of_samples(whole)
+
+
+# --- recordings longer than max_duration_s: split, trim, reject --------------------------------
+
+LONG_S = 7.0
+MAX_S = 3.0  # 7 s -> three parts of 7/3 s
+LONG_LRC = "[00:01.00] one\n[00:02.00] two\n[00:05.00] three\n"
+LONG_META = {"genre": "jazz", "caption": "a long take"}
+
+
+def build_long_folder(root: Path) -> Path:
+    root.mkdir(parents=True)
+    sf.write(root / "long.wav", tone(SR, LONG_S, 440, 2, 30), SR, subtype="PCM_16")
+    (root / "long.lrc").write_text(LONG_LRC)
+    (root / "long.json").write_text(json.dumps(LONG_META))
+    quiet_end = tone(22050, LONG_S, 330, 1, 31)
+    quiet_end[round(22050 * 4.5) :] = 0.0  # the last part (from 4.67 s) is silent, the file is not
+    sf.write(root / "quiet-end.flac", quiet_end, 22050)
+    (root / "quiet-end.txt").write_text("words without times\n")
+    sf.write(root / "short.wav", tone(SR, 2.5, 550, 2, 32), SR)  # fits: untouched by long_files
+    shutil.copyfile(root / "long.wav", root / "zz-long-copy.wav")
+    return root
+
+
+@pytest.fixture(scope="module")
+def long_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The long folder ingested with every long_files value (split twice: 1 and 2 workers)."""
+    root = build_long_folder(tmp_path_factory.mktemp("long") / "src")
+    out = {"root": root}
+    for key, mode, workers in (
+        ("split", "split", 1),
+        ("split2", "split", 2),
+        ("trim", "trim", 1),
+        ("reject", "reject", 1),
+    ):
+        cfg = IngestConfig(kind="folder", path=str(root), min_duration_s=1.0, max_duration_s=MAX_S, long_files=mode)
+        part = tmp_path_factory.mktemp(f"long-{key}")
+        out[key] = (*ingest(cfg, AUDIO, part, workers=workers), part)
+    return out
+
+
+def test_split_makes_equal_parts_of_the_recording(long_runs: dict) -> None:
+    tracks, _, _ = long_runs["split"]
+    root, long_id = long_runs["root"], derive_song_id("long.wav")
+    parts = tracks[tracks["source_path"] == str(root / "long.wav")].reset_index(drop=True)
+    assert list(parts["song_id"]) == [f"{long_id}-p00", f"{long_id}-p01", f"{long_id}-p02"]
+    source, _ = sf.read(root / "long.wav", dtype="float32", always_2d=True)
+    cuts = [k * source.shape[0] // 3 for k in range(4)]
+    for k, row in parts.iterrows():
+        assert row["duration_s"] == pytest.approx((cuts[k + 1] - cuts[k]) / SR) and row["duration_s"] <= MAX_S
+        assert f"part {k + 1} of 3: {cuts[k] / SR:.2f}-{cuts[k + 1] / SR:.2f} s of the recording" in row["notes"]
+        assert (row["genre"], row["caption"]) == ("jazz", "a long take")  # sidecar metadata on every part
+        segment = source[cuts[k] : cuts[k + 1]]
+        assert row["content_sha1"] == sha1_of_samples(segment)  # decoded after a seek, hashed per part
+        mix, _ = sf.read(row["audio_path"], dtype="float32", always_2d=True)
+        gain = 10 ** (row["gain_db"] / 20)
+        np.testing.assert_allclose(mix / gain, segment, atol=1.5 / 32767 / gain)  # the right stretch, scaled
+    assert parts["split"].nunique() == 1  # all parts of a recording in one split: no leak across splits
+    assert sum(parts["duration_s"]) == pytest.approx(LONG_S)
+
+
+def test_split_shifts_and_clips_timed_lyrics(long_runs: dict) -> None:
+    tracks, _, part = long_runs["split"]
+    lines = read_part(part)[0]["lyric_lines.parquet"]
+    third = LONG_S / 3
+    expect = {  # one 1-2 s, two 2-5 s, three 5-7 s of the recording, cut at 7/3 and 14/3 s
+        "p00": [("one", 1.0, 2.0), ("two", 2.0, third)],
+        "p01": [("two", 0.0, third)],
+        "p02": [("two", 0.0, 5.0 - 2 * third), ("three", 5.0 - 2 * third, third)],
+    }
+    for suffix, want in expect.items():
+        song_id = f"{derive_song_id('long.wav')}-{suffix}"
+        mine = lines[lines["song_id"] == song_id]
+        got = list(zip(mine["text"], mine["start"], mine["end"], strict=True))
+        assert [t for t, _, _ in got] == [t for t, _, _ in want]
+        np.testing.assert_allclose([(s, e) for _, s, e in got], [(s, e) for _, s, e in want], atol=1e-3)
+        row = tracks.set_index("song_id").loc[song_id]
+        assert row["lyrics"] == "\n".join(t for t, _, _ in want) and row["lyrics_timed"]
+
+
+def test_split_rejects_a_silent_part_and_duplicate_parts(long_runs: dict) -> None:
+    tracks, rejected, _ = long_runs["split"]
+    root = long_runs["root"]
+    quiet_id = derive_song_id("quiet-end.flac")
+    quiet = tracks[tracks["source_path"] == str(root / "quiet-end.flac")]
+    assert list(quiet["song_id"]) == [f"{quiet_id}-p00", f"{quiet_id}-p01"]
+    assert quiet["notes"].str.contains("resampled 22050->44100 Hz").all()
+    assert quiet["notes"].str.contains("untimed lyrics left out").all() and (quiet["lyrics"] == "").all()
+    rows = zip(rejected["source_path"], rejected["song_id"], rejected["reason"], strict=True)
+    got = {(Path(p).name, s, r) for p, s, r in rows}
+    copy_id = derive_song_id("zz-long-copy.wav")
+    assert got == {
+        ("quiet-end.flac", f"{quiet_id}-p02", "silent"),
+        *{("zz-long-copy.wav", f"{copy_id}-p0{k}", "duplicate_audio") for k in range(3)},
+    }
+    silent = rejected[rejected["reason"] == "silent"]["detail"].iloc[0]
+    assert silent.startswith("part 3 of 3: 4.67-7.00 s of the recording: RMS")
+    short = tracks[tracks["source_path"] == str(root / "short.wav")]
+    assert list(short["song_id"]) == [derive_song_id("short.wav")] and "part" not in short["notes"].iloc[0]
+    assert summary(tracks, rejected) == "6 accepted, 4 rejected (duplicate_audio: 3, silent: 1)"
+
+
+def test_split_does_not_depend_on_workers(long_runs: dict) -> None:
+    (t1, r1, p1), (t2, r2, _) = long_runs["split"], long_runs["split2"]
+    pd.testing.assert_frame_equal(t1.drop(columns="audio_path"), t2.drop(columns="audio_path"))
+    pd.testing.assert_frame_equal(r1, r2)
+    assert sorted(p.name for p in (p1 / "audio").iterdir()) == sorted(t1["song_id"])  # duplicates removed
+    for a, b in zip(t1["audio_path"], t2["audio_path"], strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+def test_trim_keeps_the_start(long_runs: dict) -> None:
+    tracks, rejected, part = long_runs["trim"]
+    root = long_runs["root"]
+    row = tracks.set_index("source_path").loc[str(root / "long.wav")]
+    assert row["song_id"] == derive_song_id("long.wav") and row["duration_s"] == MAX_S
+    assert "trimmed 7.00->3 s" in row["notes"]
+    whole, _ = sf.read(root / "long.wav", dtype="float32", always_2d=True)
+    assert row["content_sha1"] == sha1_of_samples(whole)  # the recording's hash, as before trimming existed
+    lines = read_part(part)[0]["lyric_lines.parquet"]
+    mine = lines[lines["song_id"] == row["song_id"]]
+    assert list(zip(mine["text"], mine["end"], strict=True)) == [("one", 2.0), ("two", MAX_S)]
+    assert row["lyrics"] == "one\ntwo"  # the text agrees with the lines that are left
+    assert list(rejected["reason"]) == ["duplicate_audio"]
+
+
+def test_reject_gives_too_long(long_runs: dict) -> None:
+    tracks, rejected, _ = long_runs["reject"]
+    assert "too_long" in REASONS
+    assert [Path(p).name for p in tracks["source_path"]] == ["short.wav"]
+    assert list(rejected["reason"]) == ["too_long"] * 3
+    assert rejected["detail"].iloc[0] == (
+        "7.00 s is longer than the 3 s maximum (corpus.ingest.long_files=reject; split or trim would keep it)"
+    )
+
+
+@pytest.mark.skipif("MP3" not in sf.available_formats(), reason="libsndfile built without MPEG support")
+def test_mp3_read_in_blocks_gives_the_samples_of_a_whole_read(tmp_path: Path) -> None:
+    # soundfile's own block reads re-seek after each block, and such an MP3 then decodes to other
+    # samples from the second block on; SequentialSoundFile must read exactly what sf.read does.
+    t = np.arange(round(SR * LONG_S)) / SR
+    sf.write(tmp_path / "sine.mp3", (0.2 * np.sin(2 * np.pi * 440 * t))[:, None].astype(np.float32), SR)
+    whole, _ = sf.read(tmp_path / "sine.mp3", dtype="float32", always_2d=True)
+    scanned = check_audio(tmp_path / "sine.mp3", 0.0, -60.0, False)
+    assert scanned.frames == whole.shape[0] > 2 * BLOCK_FRAMES
+    assert scanned.content_sha1 == sha1_of_samples(whole)
+    cfg = IngestConfig(kind="folder", path=str(tmp_path), min_duration_s=1.0, max_duration_s=MAX_S)
+    tracks, rejected = ingest(cfg, AUDIO, tmp_path / "part")
+    cuts = [k * whole.shape[0] // 3 for k in range(4)]
+    assert rejected.empty and list(tracks["content_sha1"]) == [sha1_of_samples(whole[a:b]) for a, b in pairwise(cuts)]
+
+
+def test_shift_lrc() -> None:
+    lrc = ((1.0, "a"), (2.0, "b"), (3.0, ""), (4.0, "c"))
+    assert shift_lrc(lrc, 0.0, 10.0) == lrc
+    assert shift_lrc(lrc, 2.5, 1.0) == ((0.0, "b"), (0.5, ""))  # b is being sung at the cut
+    assert shift_lrc(lrc, 3.5, 5.0) == ((0.0, ""), (0.5, "c"))
+    assert shift_lrc(lrc, 0.0, 2.0) == ((1.0, "a"),)
+
+
+def test_part_ids_are_kept_for_parts() -> None:
+    items = [Item("a.wav", "x"), Item("b.wav", "x-p00"), Item("c.wav", "y-p01")]
+    assert [i.rejection for i in claim_ids(items)] == [None, None, None]
+    claimed = claim_ids(items, reserve_part_ids=True)
+    assert [i.rejection is None for i in claimed] == [True, False, True]
+    assert claimed[1].rejection.reason == "duplicate_id" and "a.wav" in claimed[1].rejection.detail
+    assert part_id("x", 3, 12) == "x-p03" and part_id("x", 7, 180) == "x-p007"
+
+
+def test_a_failed_recording_leaves_no_audio(long_runs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def dies_after_one_part(job: tuple[str, str], cfg: IngestConfig, audio: CorpusAudio, out_dir: Path) -> Rejection:
+        (out_dir / "audio" / f"{job[1]}-p00").mkdir(parents=True)  # as a worker killed mid-way leaves it
+        return Rejection("unreadable", "worker failed: killed")
+
+    monkeypatch.setattr(ing, "process_file", dies_after_one_part)
+    cfg = IngestConfig(kind="folder", path=str(long_runs["root"]), min_duration_s=1.0, max_duration_s=MAX_S)
+    tracks, rejected = ingest(cfg, AUDIO, tmp_path / "part")
+    assert tracks.empty and set(rejected["reason"]) == {"unreadable"}
+    assert not any((tmp_path / "part" / "audio").iterdir())

@@ -179,6 +179,19 @@ def _switch_to_a_folder_of_songs(tmp_path: Path) -> None:
     # switching back plans the separator again instead of taking anything from results/stale
     result = snakemake(tmp_path, "-n", "--cores", "1", config=TINY)
     assert result.returncode == 0 and "rule train_separator:" in result.stdout and "rule separate:" in result.stdout
+    # a local Demucs checkpoint (here the synth run's trained one, in demucs' format) brings separation back
+    shutil.copytree(tmp_path / "results/stale/prep/separator", tmp_path / "demucs")
+    separation = {"checkpoint": str(tmp_path / "demucs"), "model": "musicot_htdemucs"}
+    config["prep"] = {"separation": {**TINY["prep"]["separation"], **separation}}
+    result = snakemake(tmp_path, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name for p in (tmp_path / "results/prep/stems").iterdir() if p.is_dir()} == set(tracks["song_id"])
+    absent = pd.read_csv(tmp_path / "results/tables/absent.csv")
+    assert "separation SDR" in set(absent["result"]) and not {"separator", "VAD"} & set(absent["result"])
+    thought = pd.read_csv(tmp_path / "results/tables/thought.csv")
+    separated = thought[thought.metric.str.endswith("vs separated stems")]
+    assert len(separated) == 5 and (separated["n"] > 0).any()  # quiet separated stems are excluded (issue 12)
+    assert thought.loc[thought.part == "analyzability on true stems", "metric"].str.startswith("absent: ").all()
 
 
 def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""Decode one audio file and decide whether it is usable, with a reason when it is not.
+"""Decode one audio file in blocks and decide whether it is usable, with a reason when it is not.
 
-`check_audio` returns either a `Decoded` (the samples exactly as decoded, before any
-normalisation) or a `Rejection` whose `reason` is one of `REASONS`.
+`check_audio` returns either a `Scanned` (what a streaming pass over the decoded samples
+found: length, rate, content hash) or a `Rejection` whose `reason` is one of `REASONS`.
+Samples are read front to back in blocks of `BLOCK_FRAMES`, so checking a file holds one block,
+never the whole file; a caller that wants the samples too gets each block (`on_block`).
 
 What libsndfile (1.2, via soundfile 0.14) does with truncated files, and hence how we
 detect them:
@@ -20,16 +22,17 @@ detect them:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from musicot.audio import rms
-from musicot.data.table import sha1_of_samples
+from musicot.audio import SequentialSoundFile
+from musicot.data.table import hash_samples
 
 REASONS = (
     "missing",
@@ -39,6 +42,7 @@ REASONS = (
     "nan_or_inf",
     "silent",
     "too_short",
+    "too_long",
     "channels",
     "duplicate_id",
     "duplicate_audio",
@@ -51,6 +55,9 @@ STEREO = 2
 CHUNK_HEADER = 8
 # Streaming writers that cannot seek back leave the data size as 0 or all ones: "unknown".
 UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+# Frames decoded at a time: ~1.5 s at 44.1 kHz, long enough that per-block Python costs vanish
+# next to decoding, short enough that a block of even a many-channel file is a few MB.
+BLOCK_FRAMES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -62,21 +69,35 @@ class Rejection:
 
 
 @dataclass(frozen=True)
-class Decoded:
-    """Samples as decoded, (frames, channels) float32, plus what the hash/normaliser need."""
+class BlockStats:
+    """What one streaming pass over decoded samples saw; `error` is set when decoding failed part-way."""
 
-    audio: np.ndarray
+    frames: int
+    channels: int
+    nonfinite: int  # NaN or infinite samples
+    sum_squares: float  # over all samples and channels, in float64
+    content_sha1: str  # as `sha1_of_samples` on the float32 samples read
+    error: str | None = None
+
+    @property
+    def rms(self) -> float:
+        samples = self.frames * self.channels
+        return math.sqrt(self.sum_squares / samples) if samples else 0.0
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A file that passed every check: its length, rate and content hash (the samples are not kept)."""
+
     sample_rate: int
+    channels: int
+    frames: int
     format: str
     content_sha1: str
 
     @property
-    def channels(self) -> int:
-        return int(self.audio.shape[1])
-
-    @property
     def duration_s(self) -> float:
-        return self.audio.shape[0] / self.sample_rate
+        return self.frames / self.sample_rate
 
 
 def _chunk_layout(head: bytes) -> tuple[str, bytes] | None:
@@ -115,54 +136,8 @@ def container_shortfall(path: Path) -> int | None:
     return None  # no sample chunk found: libsndfile will have its own opinion
 
 
-def _decode(path: Path, allow_multichannel: bool) -> tuple[np.ndarray, int, str] | Rejection:
-    """Open and fully decode, telling 'cannot open' (unreadable) from 'fails part-way'.
-
-    Header-level checks run before decoding so that a bad file costs no decode time.
-    """
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as exc:  # libsndfile raises for non-audio data and unknown codecs
-        return Rejection("unreadable", f"soundfile cannot open it: {exc}")
-    with f:
-        if f.channels < 1:
-            return Rejection("channels", "the file declares 0 channels")
-        if f.channels > STEREO and not allow_multichannel:
-            return Rejection("channels", f"{f.channels} channels (only mono/stereo accepted; multichannel=reject)")
-        shortfall = container_shortfall(path)
-        if shortfall:
-            return Rejection(
-                "truncated", f"the sample chunk header declares {shortfall} bytes more than the file holds"
-            )
-        promised = f.frames
-        try:
-            audio = f.read(dtype="float32", always_2d=True)
-        except Exception as exc:  # any failure after a good open is damaged data
-            return Rejection("truncated", f"decoding failed part-way: {exc}")
-        if audio.shape[0] < promised:
-            return Rejection("truncated", f"decoded {audio.shape[0]} of the {promised} frames the header promises")
-        return audio, int(f.samplerate), f"{f.format}/{f.subtype}"
-
-
-def _content_problem(audio: np.ndarray, sr: int, min_duration_s: float, silence_dbfs: float) -> Rejection | None:
-    """Checks on decoded samples, cheapest and most fundamental first."""
-    if not np.all(np.isfinite(audio)):
-        bad = int(np.count_nonzero(~np.isfinite(audio)))
-        return Rejection("nan_or_inf", f"{bad} samples are NaN or infinite")
-    duration = audio.shape[0] / sr
-    if duration < min_duration_s:
-        return Rejection("too_short", f"{duration:.2f} s is shorter than the {min_duration_s:g} s minimum")
-    level = rms(audio)
-    level_db = 20.0 * math.log10(level) if level > 0.0 else -math.inf
-    if level_db < silence_dbfs:
-        return Rejection("silent", f"RMS {level_db:.1f} dBFS is below the {silence_dbfs:g} dBFS threshold")
-    return None
-
-
-def check_audio(
-    path: Path, min_duration_s: float, silence_dbfs: float, allow_multichannel: bool
-) -> Decoded | Rejection:
-    """Decode `path` and validate it; never raises for a bad file, only for programming errors.
+def open_audio(path: Path, allow_multichannel: bool) -> SequentialSoundFile | Rejection:
+    """The open file, or why it cannot be used; header-level checks only, nothing decoded yet.
 
     `allow_multichannel` lets >2-channel files through (the caller downmixes them).
     """
@@ -170,11 +145,108 @@ def check_audio(
         return Rejection("missing", f"no file at {path}")
     if path.stat().st_size == 0:
         return Rejection("empty_file", "the file is 0 bytes")
-    decoded = _decode(path, allow_multichannel)
-    if isinstance(decoded, Rejection):
-        return decoded
-    audio, sr, fmt = decoded
-    problem = _content_problem(audio, sr, min_duration_s, silence_dbfs)
+    try:
+        f = SequentialSoundFile(str(path))
+    except Exception as exc:  # libsndfile raises for non-audio data and unknown codecs
+        return Rejection("unreadable", f"soundfile cannot open it: {exc}")
+    problem = None
+    if f.channels < 1:
+        problem = Rejection("channels", "the file declares 0 channels")
+    elif f.channels > STEREO and not allow_multichannel:
+        problem = Rejection("channels", f"{f.channels} channels (only mono/stereo accepted; multichannel=reject)")
+    elif shortfall := container_shortfall(path):
+        problem = Rejection("truncated", f"the sample chunk header declares {shortfall} bytes more than the file holds")
+    if problem is not None:
+        f.close()
+        return problem
+    return f
+
+
+class SampleTally:
+    """Length, level, non-finite count and content hash of the blocks of a signal, fed in order."""
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self.frames = self.nonfinite = 0
+        self.sum_squares = 0.0
+        self._sha1 = hashlib.sha1()
+
+    def add(self, block: np.ndarray) -> None:
+        hash_samples(self._sha1, block)
+        finite = np.isfinite(block)
+        if finite.all():
+            self.sum_squares += float(np.sum(np.square(block, dtype=np.float64)))
+        else:  # the signal is rejected for it, so its level no longer matters
+            self.nonfinite += int(block.size - np.count_nonzero(finite))
+        self.frames += block.shape[0]
+
+    def stats(self, error: str | None = None) -> BlockStats:
+        return BlockStats(self.frames, self.channels, self.nonfinite, self.sum_squares, self._sha1.hexdigest(), error)
+
+
+def scan_blocks(f: SequentialSoundFile, on_block: Callable[[np.ndarray], None] | None = None) -> BlockStats:
+    """Decode a freshly opened file to the end its header promises, one block at a time.
+
+    Each (frames, channels) float32 block goes to `on_block` before the next is decoded. We call
+    `read` ourselves rather than `SoundFile.blocks`, which hides a short read (it yields the whole
+    buffer), and a short read is how a cut MP3 shows itself. Decode errors end the pass and are
+    returned in `error`, never raised.
+    """
+    tally, error = SampleTally(f.channels), None
+    while tally.frames < f.frames:
+        want = min(BLOCK_FRAMES, f.frames - tally.frames)
+        try:
+            block = f.read(want, dtype="float32", always_2d=True)
+        except Exception as exc:  # any failure after a good open is damaged data
+            error = str(exc)
+            break
+        if block.shape[0]:
+            tally.add(block)
+            if on_block is not None:
+                on_block(block)
+        if block.shape[0] < want:
+            break
+    return tally.stats(error)
+
+
+def content_problem(stats: BlockStats, sr: int, min_duration_s: float, silence_dbfs: float) -> Rejection | None:
+    """Checks on decoded samples, cheapest and most fundamental first."""
+    if stats.nonfinite:
+        return Rejection("nan_or_inf", f"{stats.nonfinite} samples are NaN or infinite")
+    duration = stats.frames / sr
+    if duration < min_duration_s:
+        return Rejection("too_short", f"{duration:.2f} s is shorter than the {min_duration_s:g} s minimum")
+    level_db = 20.0 * math.log10(stats.rms) if stats.rms > 0.0 else -math.inf
+    if level_db < silence_dbfs:
+        return Rejection("silent", f"RMS {level_db:.1f} dBFS is below the {silence_dbfs:g} dBFS threshold")
+    return None
+
+
+def check_open(
+    f: SequentialSoundFile,
+    min_duration_s: float,
+    silence_dbfs: float,
+    on_block: Callable[[np.ndarray], None] | None = None,
+) -> Scanned | Rejection:
+    """One streaming pass over a freshly opened file and every check on what it decoded."""
+    promised = f.frames
+    stats = scan_blocks(f, on_block=on_block)
+    if stats.error is not None:
+        return Rejection("truncated", f"decoding failed part-way: {stats.error}")
+    if stats.frames < promised:
+        return Rejection("truncated", f"decoded {stats.frames} of the {promised} frames the header promises")
+    problem = content_problem(stats, int(f.samplerate), min_duration_s, silence_dbfs)
     if problem is not None:
         return problem
-    return Decoded(audio=audio, sample_rate=sr, format=fmt, content_sha1=sha1_of_samples(audio))
+    return Scanned(int(f.samplerate), f.channels, stats.frames, f"{f.format}/{f.subtype}", stats.content_sha1)
+
+
+def check_audio(
+    path: Path, min_duration_s: float, silence_dbfs: float, allow_multichannel: bool
+) -> Scanned | Rejection:
+    """Open, decode in blocks and validate `path`; never raises for a bad file, only for programming errors."""
+    opened = open_audio(path, allow_multichannel)
+    if isinstance(opened, Rejection):
+        return opened
+    with opened as f:
+        return check_open(f, min_duration_s, silence_dbfs)

@@ -1,9 +1,15 @@
 """Ingest real audio (a folder tree or a manifest table) into a corpus part directory.
 
-Every input ends up in exactly one of two places: a row of ``tracks.parquet`` (decoded,
-checked by `musicot.data.checks`, made stereo, resampled, trimmed, loudness-normalised and
-written as 16-bit FLAC) or a row of ``rejected.tsv`` with a reason code. Decoding runs in
-parallel, but ids and duplicates are decided in input order so results do not depend on it.
+Every input ends up in exactly one of two places: rows of ``tracks.parquet`` (decoded,
+checked by `musicot.data.checks`, made stereo, resampled, loudness-normalised and written as
+16-bit FLAC) or a row of ``rejected.tsv`` with a reason code. A recording longer than
+`max_duration_s` is split into equal parts (ids ``<id>-p00``, ``<id>-p01``, ...), trimmed or
+rejected (`long_files`). Decoding runs in parallel, but ids and duplicates are decided in input
+order so results do not depend on it.
+
+Memory is bounded by `max_duration_s`, whatever a file's length: a file is decoded once, front
+to back in blocks; the checks run on the blocks, and the same pass feeds the track (or part)
+being built, resampled to the corpus rate block by block. A worker holds one track at a time.
 
 Run as ``python -m musicot.data.ingest --config config.yaml --out PART_DIR`` (or ``--kind folder
 --path DIR`` over the defaults).
@@ -24,13 +30,23 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from musicot.audio import loudness_gain, resample, to_stereo, write_flac
+from musicot.audio import SequentialSoundFile
 from musicot.config import ConfigError, build, load_config, validate
-from musicot.data.checks import Decoded, Rejection, check_audio
-from musicot.data.sources import Item, claim_ids, folder_items, lyric_lines, manifest_items, track_metadata
+from musicot.data.checks import Rejection, check_open, open_audio
+from musicot.data.sources import (
+    LONG_FILES,
+    PART_ID,
+    Item,
+    claim_ids,
+    folder_items,
+    lyric_lines,
+    manifest_items,
+    part_item,
+    plan_parts,
+    track_metadata,
+)
 from musicot.data.table import (
     LINE_COLUMNS,
     REJECT_COLUMNS,
@@ -40,6 +56,7 @@ from musicot.data.table import (
     process_cpu_seconds,
     write_part,
 )
+from musicot.data.track_writer import Outcome, PartChecks, PartWriter, Processed, mix_path
 
 try:  # a progress bar is a nicety, not a dependency
     from tqdm import tqdm
@@ -61,7 +78,8 @@ class IngestConfig:
     path: str  # folder root, or manifest file (.csv, .tsv, .jsonl, .parquet)
     extensions: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
     min_duration_s: float = 5.0
-    max_duration_s: float | None = None  # longer input is trimmed (recorded in notes), not rejected
+    max_duration_s: float = 600.0  # longest track; also what bounds a worker's memory
+    long_files: str = "split"  # longer recordings: "split" (equal parts), "trim" or "reject" (too_long)
     silence_dbfs: float = -60.0  # RMS below this is "silent"
     multichannel: str = "reject"  # >2 channels: "reject" or "downmix" (mean of all channels to stereo)
 
@@ -73,60 +91,59 @@ class IngestConfig:
             raise ConfigError(f"corpus.source is {corpus['source']!r}; ingest handles {KINDS}")
         if not corpus["ingest"]["path"]:
             raise ConfigError(f"corpus.source={corpus['source']} needs corpus.ingest.path")
-        return build(cls, {"kind": corpus["source"], **corpus["ingest"]})
+        cfg = build(cls, {"kind": corpus["source"], **corpus["ingest"]})
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        """Raise ConfigError for values no schema can rule out on its own."""
+        for key, value, allowed in (
+            ("corpus.source", self.kind, KINDS),
+            ("corpus.ingest.multichannel", self.multichannel, MULTICHANNEL),
+            ("corpus.ingest.long_files", self.long_files, LONG_FILES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{key} must be one of {allowed}, got {value!r}")
+        if not (self.max_duration_s > 0 and math.isfinite(self.max_duration_s)):
+            raise ConfigError(f"corpus.ingest.max_duration_s must be a positive number, got {self.max_duration_s!r}")
+        if self.long_files == "split" and self.max_duration_s < 2 * self.min_duration_s:
+            raise ConfigError(
+                f"corpus.ingest.max_duration_s ({self.max_duration_s:g}) must be at least twice min_duration_s "
+                f"({self.min_duration_s:g}) with long_files=split: a split part can be just over half of it"
+            )
 
 
-@dataclass(frozen=True)
-class Processed:
-    """What a worker sends back for an accepted file (the audio itself is already on disk)."""
-
-    duration_s: float
-    gain_db: float
-    content_sha1: str
-    notes: tuple[str, ...]
-
-
-# --- decoding and normalising (runs in worker processes) ---------------------------------------
-
-
-def mix_path(out_dir: Path, song_id: str) -> Path:
-    """Where a song's normalised mix lives inside the part directory."""
-    return out_dir / "audio" / song_id / "mix.flac"
-
-
-def normalise(
-    decoded: Decoded, max_duration_s: float | None, audio: CorpusAudio
-) -> tuple[np.ndarray, float, list[str]]:
-    """Stereo, trimmed, resampled, loudness-normalised audio, its gain in dB and what was done."""
-    x, sr, notes = decoded.audio, decoded.sample_rate, []
-    if decoded.channels > STEREO:
-        x = x.mean(axis=1, keepdims=True)  # the config promises a plain mean, no channel-layout guessing
-        notes.append(f"downmixed {decoded.channels}->{STEREO} channels")
-    elif decoded.channels == 1:
-        notes.append("mono->stereo")
-    if max_duration_s is not None and x.shape[0] > round(max_duration_s * sr):
-        x = x[: round(max_duration_s * sr)]  # trim before resampling: no work on discarded audio
-        notes.append(f"trimmed {decoded.duration_s:.2f}->{max_duration_s:g} s")
-    if sr != audio.sample_rate:
-        x = resample(x, sr, audio.sample_rate)
-        notes.append(f"resampled {sr}->{audio.sample_rate} Hz")
-    x = to_stereo(x)
-    gain = loudness_gain(x, audio.sample_rate, audio.loudness_lufs, audio.peak_ceiling)
-    gain_db = 20.0 * math.log10(gain)
-    notes.append(f"gain {gain_db:+.2f} dB")
-    return (x * np.float32(gain)).astype(np.float32), gain_db, notes
+def _process_open(
+    f: SequentialSoundFile, song_id: str, cfg: IngestConfig, audio: CorpusAudio, out_dir: Path
+) -> Rejection | tuple[Outcome, ...]:
+    # The header's length is exact for every file that passes (a shorter decode is `truncated`),
+    # so the tracks are planned before decoding, and a too_long rejection decodes nothing.
+    plan = plan_parts(song_id, f.frames, int(f.samplerate), cfg.max_duration_s, cfg.long_files)
+    if isinstance(plan, Rejection):
+        return plan
+    writer = PartWriter(plan, f.channels, PartChecks(cfg.min_duration_s, cfg.silence_dbfs), audio, out_dir)
+    try:
+        scanned = check_open(f, cfg.min_duration_s, cfg.silence_dbfs, writer.push)
+        if isinstance(scanned, Rejection):
+            writer.discard()
+            return scanned
+        return writer.finish(scanned)
+    except BaseException:
+        writer.discard()
+        raise
 
 
-def process_file(job: tuple[str, str], cfg: IngestConfig, audio: CorpusAudio, out_dir: Path) -> Processed | Rejection:
-    """Check, normalise and write one file; any exception becomes an `unreadable` rejection."""
+def process_file(
+    job: tuple[str, str], cfg: IngestConfig, audio: CorpusAudio, out_dir: Path
+) -> Rejection | tuple[Outcome, ...]:
+    """Check, normalise and write one recording's tracks; any exception becomes an `unreadable` rejection."""
     path, song_id = job
     try:
-        checked = check_audio(Path(path), cfg.min_duration_s, cfg.silence_dbfs, cfg.multichannel == "downmix")
-        if isinstance(checked, Rejection):
-            return checked
-        mix, gain_db, notes = normalise(checked, cfg.max_duration_s, audio)
-        write_flac(mix_path(out_dir, song_id), mix, audio.sample_rate)
-        return Processed(mix.shape[0] / audio.sample_rate, gain_db, checked.content_sha1, tuple(notes))
+        opened = open_audio(Path(path), cfg.multichannel == "downmix")
+        if isinstance(opened, Rejection):
+            return opened
+        with opened as f:
+            return _process_open(f, song_id, cfg, audio, out_dir)
     except Exception as exc:  # one bad file must never take the run down
         return Rejection("unreadable", f"processing failed: {type(exc).__name__}: {exc}")
 
@@ -137,11 +154,11 @@ def _progress(it: Iterable, total: int) -> Iterable:
     return tqdm(it, total=total, desc="ingest", unit="file", disable=None)  # None: off when not a TTY
 
 
-def run_jobs(jobs: Sequence[tuple[str, str]], fn: Callable, workers: int) -> list[Processed | Rejection]:
+def run_jobs(jobs: Sequence[tuple[str, str]], fn: Callable, workers: int) -> list[Rejection | tuple[Outcome, ...]]:
     """fn over jobs, in a process pool when workers > 1; results come back in job order."""
     if workers <= 1:
         return [fn(job) for job in _progress(jobs, len(jobs))]
-    results: list[Processed | Rejection | None] = [None] * len(jobs)
+    results: list[Rejection | tuple[Outcome, ...] | None] = [None] * len(jobs)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(fn, job): k for k, job in enumerate(jobs)}
         for fut in _progress(as_completed(futures), len(jobs)):
@@ -156,17 +173,21 @@ def run_jobs(jobs: Sequence[tuple[str, str]], fn: Callable, workers: int) -> lis
 def collect_items(cfg: IngestConfig, out_dir: Path) -> list[Item]:
     """All inputs in a deterministic order, with the rejections known before decoding set."""
     if cfg.kind == "folder":
-        return claim_ids(folder_items(Path(cfg.path), tuple(cfg.extensions), skip=out_dir))
-    return claim_ids(manifest_items(Path(cfg.path)))
+        items = folder_items(Path(cfg.path), tuple(cfg.extensions), skip=out_dir)
+    else:
+        items = manifest_items(Path(cfg.path))
+    return claim_ids(items, reserve_part_ids=cfg.long_files == "split")
 
 
-def _track_row(item: Item, done: Processed, cfg: IngestConfig, audio: CorpusAudio, out_dir: Path, timed: bool) -> dict:
-    meta, meta_notes = track_metadata(item, audio)
+def _track_row(
+    item: Item, song_id: str, done: Processed, cfg: IngestConfig, audio: CorpusAudio, out_dir: Path, timed: bool
+) -> dict:
+    meta, meta_notes = track_metadata(item, audio)  # by the recording's id: every part lands in one split
     return {
-        "song_id": item.song_id,
+        "song_id": song_id,
         "source": cfg.kind,
         "source_path": item.source_path,
-        "audio_path": str(mix_path(out_dir, item.song_id)),
+        "audio_path": str(mix_path(out_dir, song_id)),
         "stems_dir": "",
         "sample_rate": audio.sample_rate,
         "channels": STEREO,
@@ -179,33 +200,49 @@ def _track_row(item: Item, done: Processed, cfg: IngestConfig, audio: CorpusAudi
     }
 
 
+def _remove_audio(out_dir: Path, song_id: str) -> None:
+    """Delete a recording's track folder or its parts' (`claim_ids` keeps other inputs off part ids)."""
+    for folder in (out_dir / "audio").glob(f"{song_id}*"):
+        base = PART_ID.match(folder.name)
+        if folder.name == song_id or (base is not None and base.group(1) == song_id):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def ingest(cfg: IngestConfig, audio: CorpusAudio, out_dir: Path, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ingest every input of `cfg` into the part directory `out_dir`; returns (tracks, rejected)."""
-    if cfg.kind not in KINDS:
-        raise ValueError(f"ingest kind must be one of {KINDS}, got {cfg.kind!r}")
-    if cfg.multichannel not in MULTICHANNEL:
-        raise ValueError(f"ingest multichannel must be one of {MULTICHANNEL}, got {cfg.multichannel!r}")
+    cfg.check()
     out_dir, cpu0, wall0 = Path(out_dir), process_cpu_seconds(), time.perf_counter()
     items = collect_items(cfg, out_dir)
     shutil.rmtree(out_dir / "audio", ignore_errors=True)  # the part must reflect this run only
     todo = [(str(item.path), item.song_id) for item in items if item.rejection is None]
     fn = partial(process_file, cfg=cfg, audio=audio, out_dir=out_dir)
-    outcomes = iter(run_jobs(todo, fn, max(1, workers)))
+    results = iter(run_jobs(todo, fn, max(1, workers)))
 
     tracks, lines, rejected, first_with = [], [], [], {}
+
+    def reject(item: Item, song_id: str, why: Rejection) -> None:
+        rejected.append({"source_path": item.source_path, "song_id": song_id, **vars(why)})
+        log.warning("rejected %s [%s]: %s", item.source_path, why.reason, why.detail)
+
     for item in items:  # input order, so duplicates resolve the same way for any worker count
-        outcome = item.rejection or next(outcomes)
-        if isinstance(outcome, Processed) and outcome.content_sha1 in first_with:
-            shutil.rmtree(mix_path(out_dir, item.song_id).parent, ignore_errors=True)
-            outcome = Rejection("duplicate_audio", f"decodes to the same samples as {first_with[outcome.content_sha1]}")
-        if isinstance(outcome, Rejection):
-            rejected.append({"source_path": item.source_path, "song_id": item.song_id, **vars(outcome)})
-            log.warning("rejected %s [%s]: %s", item.source_path, outcome.reason, outcome.detail)
+        result = item.rejection or next(results)
+        if isinstance(result, Rejection):
+            if item.rejection is None:  # a worker that died may have written some parts first
+                _remove_audio(out_dir, item.song_id)
+            reject(item, item.song_id, result)
             continue
-        first_with[outcome.content_sha1] = f"{item.source_path} ({item.song_id})"
-        song_lines = lyric_lines(item.song_id, item.lrc, outcome.duration_s)
-        tracks.append(_track_row(item, outcome, cfg, audio, out_dir, bool(song_lines)))
-        lines.extend(song_lines)
+        for part, done in ((o.part, o.result) for o in result):
+            if isinstance(done, Processed) and done.content_sha1 in first_with:
+                shutil.rmtree(mix_path(out_dir, part.song_id).parent, ignore_errors=True)
+                done = Rejection("duplicate_audio", f"decodes to the same samples as {first_with[done.content_sha1]}")
+            if isinstance(done, Rejection):
+                reject(item, part.song_id, done)
+                continue
+            first_with[done.content_sha1] = f"{item.source_path} ({part.song_id})"
+            piece = part_item(item, part.offset_s, done.duration_s, split=part.count > 1)
+            song_lines = lyric_lines(part.song_id, piece.lrc, done.duration_s)
+            tracks.append(_track_row(piece, part.song_id, done, cfg, audio, out_dir, bool(song_lines)))
+            lines.extend(song_lines)
     tracks_df, rejected_df = frame(tracks, TRACK_COLUMNS), frame(rejected, REJECT_COLUMNS)
     write_part(out_dir, {"tracks.parquet": tracks_df, "lyric_lines.parquet": frame(lines, LINE_COLUMNS)}, rejected_df)
     stats = {"songs": len(tracks), "rejected": len(rejected), "cpu_s": process_cpu_seconds() - cpu0}

@@ -1,7 +1,9 @@
-"""Ingest inputs: folder walks, manifest rows, sidecar metadata, LRC lyrics and song ids.
+"""Ingest inputs: folder walks, manifest rows, sidecar metadata, LRC lyrics, song ids and parts.
 
-Everything here happens before any audio is decoded: it decides what the inputs are, what
-we know about them, and which ones are already rejected (bad ids, duplicates, non-audio).
+Almost everything here happens before any audio is decoded: it decides what the inputs are,
+what we know about them, and which ones are already rejected (bad ids, duplicates, non-audio).
+Once a recording's length is known, `plan_parts` says which tracks it becomes, and `part_item`
+gives each part its share of the metadata and timed lyrics.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from musicot.data.table import SPLITS, CorpusAudio, assign_split
 log = logging.getLogger("musicot.data.ingest")
 
 SIDECARS = (".json", ".lrc", ".txt")
+UNTIMED_LYRICS = ("lyrics", "txt_lyrics")  # metadata keys whose text has no times
 TEXT_FIELDS = ("caption", "genre", "subgenre", "mood", "key")
 GENDERS = {"male": "male", "female": "female", "none": "none", "instrumental": "none", "unknown": "unknown"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SLUG_MAX_CHARS = 48
 ID_HASH_HEX = 8
+PART_ID = re.compile(r"^(.+)-p\d{2,}$")  # what `part_id` makes: <song id>-p00, -p01, ...
+PART_DIGITS = 2
+LONG_FILES = ("split", "trim", "reject")  # what becomes of a recording longer than max_duration_s
 SECONDS_PER_MINUTE = 60
 LRC_LINE = re.compile(r"^((?:\[\d+:\d+(?:[.:]\d+)?\])+)(.*)$")  # one or more leading [mm:ss.xx]
 LRC_STAMP = re.compile(r"\[(\d+):(\d+(?:[.:]\d+)?)\]")
@@ -81,8 +87,78 @@ def _song_id(meta: Mapping[str, object], rel_path: str) -> str:
     return str(explicit).strip()
 
 
-def claim_ids(items: list[Item]) -> list[Item]:
-    """Reject bad and repeated ids in input order; the first holder keeps an id."""
+def part_id(song_id: str, index: int, count: int) -> str:
+    """Id of part `index` (from 0) of a recording split into `count` parts: <song_id>-p00, ..."""
+    return f"{song_id}-p{index:0{max(PART_DIGITS, len(str(count - 1)))}d}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch of one recording that becomes one track (the whole recording, its start, or a part)."""
+
+    song_id: str
+    start: int  # first frame, at the file's own rate
+    frames: int
+    sample_rate: int
+    count: int = 1  # parts the recording is split into
+    note: str = ""  # how the track relates to the recording, for the notes column
+
+    @property
+    def offset_s(self) -> float:
+        return self.start / self.sample_rate
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The tracks one recording becomes: `count` parts of `frames` frames from its start, in all.
+
+    Parts are made on demand (`part(k)`), so a header that promises an absurd length costs
+    nothing until decoding shows it is `truncated`.
+    """
+
+    song_id: str
+    frames: int  # all of the recording, or its first max_duration_s when trimmed
+    sample_rate: int
+    count: int = 1
+    note: str = ""  # for a single track: what was done to the recording
+
+    def part(self, k: int) -> Part:
+        if self.count == 1:
+            return Part(self.song_id, 0, self.frames, self.sample_rate, note=self.note)
+        start, end = k * self.frames // self.count, (k + 1) * self.frames // self.count  # equal to a frame
+        sr = self.sample_rate
+        note = f"part {k + 1} of {self.count}: {start / sr:.2f}-{end / sr:.2f} s of the recording"
+        return Part(part_id(self.song_id, k, self.count), start, end - start, sr, self.count, note)
+
+
+def too_long(duration_s: float, max_duration_s: float) -> Rejection:
+    """The `too_long` rejection of long_files=reject."""
+    detail = f"{duration_s:.2f} s is longer than the {max_duration_s:g} s maximum"
+    return Rejection("too_long", detail + " (corpus.ingest.long_files=reject; split or trim would keep it)")
+
+
+def plan_parts(song_id: str, frames: int, sr: int, max_duration_s: float, long_files: str) -> Plan | Rejection:
+    """What a recording of `frames` frames becomes: itself, its start (trim), or equal parts (split)."""
+    limit = round(max_duration_s * sr)
+    if frames <= limit:
+        return Plan(song_id, frames, sr)
+    if long_files == "reject":
+        return too_long(frames / sr, max_duration_s)
+    if long_files == "trim":
+        return Plan(song_id, limit, sr, note=f"trimmed {frames / sr:.2f}->{max_duration_s:g} s")
+    return Plan(song_id, frames, sr, count=-(-frames // limit))  # ceil: the fewest parts that each fit
+
+
+def claim_ids(items: list[Item], reserve_part_ids: bool = False) -> list[Item]:
+    """Reject bad and repeated ids in input order; the first holder keeps an id.
+
+    With `reserve_part_ids` (long recordings are split), an id shaped like a part id of another
+    input (`x-p00` next to `x`) is rejected too: if `x` is split, both would write `x-p00`.
+    """
     holders: dict[str, str] = {}
     out = []
     for item in items:
@@ -99,7 +175,18 @@ def claim_ids(items: list[Item]) -> list[Item]:
         elif item.rejection is None:
             holders[key] = item.source_path
         out.append(item)
+    if reserve_part_ids:
+        out = [_reserve_part_id(item, holders) for item in out]
     return out
+
+
+def _reserve_part_id(item: Item, holders: Mapping[str, str]) -> Item:
+    base = PART_ID.match(item.song_id) if item.rejection is None else None
+    if base is None or base.group(1).casefold() not in holders:
+        return item
+    owner = holders[base.group(1).casefold()]
+    why = f"id {item.song_id!r} is kept for the parts of {owner} (id {base.group(1)!r}) if that recording is split"
+    return replace(item, rejection=Rejection("duplicate_id", why))
 
 
 def parse_lrc(text: str) -> tuple[tuple[float, str], ...]:
@@ -124,6 +211,36 @@ def lyric_lines(song_id: str, lrc: Sequence[tuple[float, str]], duration_s: floa
         end = lrc[k + 1][0] if k + 1 < len(lrc) else duration_s
         rows.append({"song_id": song_id, "line": len(rows), "text": text, "start": start, "end": min(end, duration_s)})
     return rows
+
+
+def shift_lrc(lrc: Sequence[tuple[float, str]], offset_s: float, duration_s: float) -> tuple[tuple[float, str], ...]:
+    """The LRC events of the stretch [offset_s, offset_s + duration_s) of a song, in its own time.
+
+    A line already being sung at the cut starts at 0; lines starting after the stretch are
+    dropped, so `lyric_lines` ends the last one at the stretch's end.
+    """
+    out = []
+    for k, (start, text) in enumerate(lrc):
+        end = lrc[k + 1][0] if k + 1 < len(lrc) else math.inf
+        if end <= offset_s or start >= offset_s + duration_s:
+            continue
+        out.append((max(0.0, start - offset_s), text))
+    return tuple(out)
+
+
+def part_item(item: Item, offset_s: float, duration_s: float, split: bool) -> Item:
+    """The item as the track [offset_s, offset_s + duration_s) of its recording (same id, same split).
+
+    Timed lyrics are shifted and clipped to the track. A part of a split recording loses the
+    untimed lyrics: nothing says which of their lines it holds.
+    """
+    lrc = shift_lrc(item.lrc, offset_s, duration_s)
+    dropped = [k for k in UNTIMED_LYRICS if split and _present(item.meta.get(k))]
+    if not dropped:
+        return replace(item, lrc=lrc)
+    meta = {k: v for k, v in item.meta.items() if k not in UNTIMED_LYRICS}
+    note = "untimed lyrics left out: a part of a split recording cannot tell which lines it holds"
+    return replace(item, lrc=lrc, meta=meta, notes=(*item.notes, note))
 
 
 def read_sidecars(sidecars: Mapping[str, Path]) -> tuple[dict, tuple, list[str]]:

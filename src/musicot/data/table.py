@@ -48,8 +48,8 @@ TRACK_COLUMNS: dict[str, str] = {
     "lyrics": "string",  # lines joined by "\n", "" when none/unknown
     "lyrics_timed": "bool",  # lyric_lines has rows for this song
     "gain_db": "float64",  # loudness normalisation applied
-    "content_sha1": "string",  # of the decoded input samples, for duplicate detection
-    "notes": "string",  # transformations applied (resampled, mono->stereo, trimmed)
+    "content_sha1": "string",  # of the decoded input samples (of the part, when split), for duplicate detection
+    "notes": "string",  # transformations applied (resampled, mono->stereo, trimmed, part k of n)
 }
 LINE_COLUMNS = {"song_id": "string", "line": "int64", "text": "string", "start": "float64", "end": "float64"}
 WORD_COLUMNS = {
@@ -126,9 +126,16 @@ def assign_split(song_id: str, fractions: Mapping[str, float], seed: int) -> str
     return "train"
 
 
+def hash_samples(hasher: hashlib._Hash, audio: np.ndarray) -> None:
+    """Feed samples (as float32) to `hasher`; blocks fed in order hash like the whole signal."""
+    hasher.update(np.ascontiguousarray(audio, dtype=np.float32))  # the buffer itself: no bytes copy
+
+
 def sha1_of_samples(audio: np.ndarray) -> str:
     """Hash of decoded samples (as float32), so re-encoded copies of one file collide."""
-    return hashlib.sha1(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
+    hasher = hashlib.sha1()
+    hash_samples(hasher, audio)
+    return hasher.hexdigest()
 
 
 @dataclass(frozen=True)
