@@ -45,7 +45,7 @@ def test_captionless_folder_blocks_clap_naming_the_key(tmp_path):
     plan = P.plan_run(config, supplies)
     assert list(plan.blocked) == [P.CLAP] and plan.blocked[P.CLAP].key == "clap.pretrained"
     message = plan.blocking_message()
-    assert "clap.pretrained" in message and "3 songs with 0 distinct caption" in message
+    assert "clap.pretrained" in message and "3 audio files with 0 distinct caption" in message
     # what the corpus cannot give is absent with its reason, never silently dropped
     assert {P.SEPARATOR, P.SEPARATION, P.SDR, P.VAD, P.ANALYSIS_TRUTH, P.ANALYSIS_SEPARATED} <= set(plan.absent)
     assert plan.prep_steps() == ["lyrics", "structure", "tags"]

@@ -49,7 +49,11 @@ REQUIREMENTS: tuple[tuple[str, str, str], ...] = (
         "or `clap.pretrained`",
         "stops: the thought and everything after it need CLAP",
     ),
-    ("CLAP tagging stage", "true stems (its labels are stem loudness)", "skipped, said in the metrics and log"),
+    (
+        "CLAP tagging stage, zero-shot stem AUC",
+        "true stems (the labels are stem loudness and activity)",
+        "tagging skipped, AUC absent: said in the tables, metrics and log",
+    ),
     ("RVQ thought", "CLAP window embeddings", "follows CLAP"),
     ("analyzability on true stems", "true stems", "absent"),
     ("analyzability on separated stems", "the separator", "absent"),
@@ -179,7 +183,7 @@ THOUGHT_OUT = (
 )
 # The names of results the plan may rule out, as the tables print them.
 SEPARATOR, SEPARATION, SDR, VAD = "separator", "separation", "separation SDR", "VAD"
-CLAP, CLAP_TAGGING = "CLAP", "CLAP tagging stage"
+CLAP, CLAP_TAGGING, CLAP_STEM_AUC = "CLAP", "CLAP tagging stage", "CLAP zero-shot stem AUC"
 ANALYSIS_TRUTH, ANALYSIS_SEPARATED = "analyzability on true stems", "analyzability on separated stems"
 
 
@@ -196,6 +200,7 @@ def plan_run(config: Mapping, supplies: Supplies) -> RunPlan:
         absent[SDR] = Absent("no true stems to score separation against.", "", SDR_OUT)
         absent[ANALYSIS_TRUTH] = Absent("no true stems: analyzability on truth needs the built-in corpus.")
         absent[CLAP_TAGGING] = Absent("no true stems: its labels are stem loudness.")
+        absent[CLAP_STEM_AUC] = Absent("no true stems to tell which stems play in a window.")
     if not supplies.stems and not checkpoint:
         why = "no true stems to train a separator on and no checkpoint to load."
         key = "prep.separation.checkpoint"
@@ -210,7 +215,7 @@ def plan_run(config: Mapping, supplies: Supplies) -> RunPlan:
             )
     if not (supplies.stems or supplies.distinct_captions >= 2 or clap["pretrained"]):
         blocked[CLAP] = Absent(
-            f"it needs captions, true stems or a checkpoint; {supplies.songs} songs with "
+            f"it needs captions, true stems or a checkpoint; {supplies.songs} audio files with "
             f"{supplies.distinct_captions} distinct caption text(s) (sidecar .json `caption`, `genre` or `mood`) "
             "give it nothing to learn. Add captions, or point it at a local LAION-CLAP checkpoint.",
             "clap.pretrained",

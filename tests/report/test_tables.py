@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musicot import plan as P
 from musicot.report.tables import main, thought_table
 
 
@@ -97,3 +98,35 @@ def test_cli_writes_thought_in_three_formats(tmp_path):
     md = (out / "thought.md").read_text()
     assert "| vocals: thought vs truth stems" in md and "nan" not in md
     assert "\\begin{table}" in (out / "thought.tex").read_text()
+
+
+def test_absent_results_get_a_row_with_their_reason_and_no_number(tmp_path):
+    quality, train, rvq, *_ = _inputs(tmp_path)
+    absent = {P.CLAP_STEM_AUC: "no true stems.", P.ANALYSIS_TRUTH: "no true stems!", P.VAD: "no separated vocals."}
+    table = thought_table(quality, train, rvq, None, absent)
+    assert not table["metric"].str.startswith("AUC").any()  # no stems: no AUC number, one row says why
+    rows = table[table["metric"].str.startswith("absent")].set_index("part")
+    assert set(rows.index) == {P.CLAP_STEM_AUC, P.ANALYSIS_TRUTH} and rows["ours"].isna().all()
+    assert rows.loc[P.ANALYSIS_TRUTH, "metric"] == "absent: no true stems!"
+    # a metric measured on no window (an empty valid split) has no number either
+    empty = quality.assign(n=0)
+    clap = thought_table(empty, train)
+    unmeasured = "recall@1, recall@5, AUC vocals, AUC bass, AUC mean"
+    assert list(clap["metric"]) == [f"absent: no held-out window to measure {unmeasured} on", "training wall time (s)"]
+    summary = pd.DataFrame(
+        dict(split=["all"], songs=[3], minutes=[0.5], vocal_songs=[3], disk_mb=[1.0], rejected=[0], build_cpu_s=[9.0])
+    )
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    prep = pd.DataFrame(dict(step=["tags"], metric=["oov_tags"], value=[0.0], n=[3], note=[""]))
+    prep.to_csv(tmp_path / "prep.csv", index=False)
+    out = tmp_path / "tables"
+    base = ["--corpus-summary", str(tmp_path / "summary.csv"), "--prep-quality", str(tmp_path / "prep.csv")]
+    main([*base, "--absent", json.dumps(absent), "--out", str(out)])
+    listed = pd.read_csv(out / "absent.csv")
+    assert list(listed["result"]) == list(absent) and list(listed["absent because"]) == list(absent.values())
+    prep_table = pd.read_csv(out / "prep_quality.csv")
+    assert prep_table.loc[prep_table.step == P.VAD, ["metric", "note"]].values.tolist() == [
+        ["absent", "no separated vocals."]
+    ]
+    main([*base, "--out", str(out)])
+    assert pd.read_csv(out / "absent.csv")["result"].tolist() == ["(none)"]

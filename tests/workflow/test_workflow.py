@@ -120,7 +120,7 @@ def test_captionless_folder_stops_before_any_job_naming_the_key(tmp_path):
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "this configuration cannot make CLAP" in out and "Config key: `clap.pretrained`" in out, out[-3000:]
-    assert "3 songs with 0 distinct caption" in out
+    assert "3 audio files with 0 distinct caption" in out
     assert not (tmp_path / "results/corpus").exists()  # no job ran
     # what does not need CLAP still runs, without the steps that need stems
     result = snakemake(tmp_path, "-n", "--cores", "1", "results/prep/quality.csv", config=config)

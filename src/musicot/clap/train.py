@@ -416,12 +416,6 @@ def train(
         seed_everything(seed)  # the initial weights are part of the seeded run
         model = make_model(cfg)
     model.audio_regularize = cfg.audio_regularize
-    n_tags = int(model.spec.model_config["audio_cfg"].get("class_num", 0))
-    if cfg.tag_steps > 0 and n_tags != len(D.ANCHORS):
-        raise ConfigError(
-            f"clap.tag_steps > 0 trains the audio tower's tagging head on the {len(D.ANCHORS)} anchor stems, "
-            f"but preset {model.spec.preset!r} has {n_tags} classes (AudioSet's); set clap.tag_steps: 0"
-        )
     if min(cfg.crop_s, cfg.window_s) < model.spec.min_clip_s:
         raise ConfigError(
             f"clap.crop_s {cfg.crop_s} s is shorter than the {model.spec.preset!r} audio tower takes "
@@ -465,6 +459,12 @@ def train(
     tag_steps, contrastive_steps, skipped = learnable_steps(cfg, has_labels, pool.windows["caption"].nunique())
     for stage, why in skipped.items():
         log.warning("clap: %s stage skipped: %s", stage, why)
+    n_tags = int(model.spec.model_config["audio_cfg"].get("class_num", 0))
+    if tag_steps > 0 and n_tags != len(D.ANCHORS):
+        raise ConfigError(
+            f"clap.tag_steps > 0 trains the audio tower's tagging head on the {len(D.ANCHORS)} anchor stems, "
+            f"but preset {model.spec.preset!r} has {n_tags} classes (AudioSet's); set clap.tag_steps: 0"
+        )
     state_dir = Path(state_dir or out_dir / "state")
     # A saved stage resumes only a run with the same seed, data and settings (step counts aside;
     # the contrastive stage also depends on how long the tagging stage ran).

@@ -60,6 +60,7 @@ ABSENT_IN = {
     P.SDR: "prep_quality",
     P.VAD: "prep_quality",
     P.CLAP_TAGGING: "thought",
+    P.CLAP_STEM_AUC: "thought",
     P.ANALYSIS_TRUTH: "thought",
     P.ANALYSIS_SEPARATED: "thought",
 }
@@ -71,19 +72,24 @@ def _number(value) -> float:
     return float("nan") if value is None else float(value)
 
 
-def clap_rows(quality: pd.DataFrame, train: dict | None = None) -> list[dict]:
-    """CLAP recall@k beside its chance level and zero-shot AUC per anchor beside 0.5 (valid split)."""
+def clap_rows(quality: pd.DataFrame, train: dict | None = None, stem_auc: bool = True) -> list[dict]:
+    """CLAP recall@k beside its chance level and zero-shot AUC per anchor beside 0.5 (valid split; the AUC
+    only with true stems, `stem_auc`). A metric measured on no window gets no number: one row says so."""
     values = dict(zip(quality["metric"], quality["value"], strict=True))
     n = dict(zip(quality["metric"], quality["n"], strict=True))
     rows = []
     for name in [m for m in values if m.startswith("recall@")]:
         k = name.split("@")[1]
         rows.append(dict(metric=name, ours=values[name], ref=values.get(f"chance@{k}"), ref_is="chance", n=n[name]))
-    for name in [m for m in values if m.startswith("auc_")]:
+    for name in [m for m in values if m.startswith("auc_") and stem_auc]:
         rows.append(dict(metric=f"AUC {name[4:]}", ours=values[name], ref=0.5, ref_is="chance", n=n[name]))
     for name in [m for m in values if m.startswith(("zero_shot_acc_", "eq5_"))]:
         label = f"zero-shot {name[14:]} top-1" if name.startswith("zero_shot_acc_") else f"Eq. 5 {name[4:]}"
         rows.append(dict(metric=label, ours=values[name], n=n[name]))
+    unmeasured = [r["metric"] for r in rows if r["n"] == 0]
+    if unmeasured:
+        rows = [r for r in rows if r["n"] != 0]
+        rows.append(dict(metric=f"absent: no held-out window to measure {', '.join(unmeasured)} on"))
     if train is not None:
         rows.append(dict(metric="training wall time (s)", ours=_number(train.get("train_wall_s"))))
     return [dict(part="CLAP", **r) for r in rows]
@@ -131,10 +137,11 @@ def thought_table(
 ) -> pd.DataFrame:
     """The musical thought at a glance: CLAP, RVQ and analyzability rows (whichever inputs are given),
     and an "absent" row for each of its results the run plan ruled out (`absent`: {result: reason})."""
-    rows = clap_rows(clap_quality, clap_train) if clap_quality is not None else []
+    absent = absent or {}
+    rows = clap_rows(clap_quality, clap_train, P.CLAP_STEM_AUC not in absent) if clap_quality is not None else []
     rows += rvq_rows(rvq_metrics) if rvq_metrics is not None else []
     rows += analyzability_rows(analyzability) if analyzability is not None else []
-    rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent or {}, "thought")]
+    rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent, "thought")]
     df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ref", "ref_is", "n"])
     df = df.astype({"ours": "float64", "ref": "float64"}).round({"ours": 3, "ref": 3})
     df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
@@ -148,7 +155,8 @@ def absent_rows(absent: dict[str, str], table: str) -> list[tuple[str, str]]:
 
 
 def absent_table(absent: dict[str, str]) -> pd.DataFrame:
-    """Every result this run's config cannot make, and why (the run plan's words)."""
+    """Every result this run's config cannot make, and why (the run plan's words); one row says when none is."""
+    absent = absent or {"(none)": "this configuration makes every result"}
     return pd.DataFrame({"result": list(absent), "absent because": list(absent.values())}, dtype="string")
 
 
