@@ -65,7 +65,9 @@ def test_captions_or_a_checkpoint_unblock_clap(tmp_path):
     with_ckpt = _config(corpus=config["corpus"], clap={"pretrained": str(checkpoint)})
     assert not P.plan_run(with_ckpt, one).blocked
     missing = _config(corpus=config["corpus"], clap={"pretrained": str(tmp_path / "nope.pt")})
-    assert "clap.pretrained" in P.plan_run(missing, one).blocked
+    blocked = P.plan_run(missing, one).blocked
+    assert list(blocked) == [P.CLAP] and blocked[P.CLAP].key == "clap.pretrained"
+    assert "nope.pt does not exist" in blocked[P.CLAP].reason
 
 
 def test_a_separator_checkpoint_brings_separation_but_not_sdr(tmp_path):
@@ -84,7 +86,7 @@ def test_a_separator_checkpoint_brings_separation_but_not_sdr(tmp_path):
 def test_asr_without_separation_is_blocked():
     config = _config(corpus={"source": "folder", "ingest": {"path": "x"}}, prep={"asr": {"checkpoint": "/w"}})
     plan = P.plan_run(config, P.Supplies("folder", "x", 3, False, 2, 0))
-    assert "lyrics (ASR)" in plan.blocked and plan.blocked["lyrics (ASR)"].key == "prep.separation.checkpoint"
+    assert plan.blocked[P.LYRICS_ASR].key == "prep.separation.checkpoint"
 
 
 def test_missing_ingest_path_is_a_plan_error(tmp_path):

@@ -113,11 +113,18 @@ class RunPlan:
         needs = {"separation": SDR if kind == "quality" else SEPARATION, "vad": VAD}
         return [s for s in ("separation", "vad", "lyrics", "structure", "tags") if self.has(needs.get(s, s))]
 
+    def explain(self, names: Iterable[str]) -> str:
+        """Why this configuration cannot make `names`, one line each with the config key that would."""
+        why = {**self.absent, **self.blocked}
+        lines = [f"this configuration cannot make {', '.join(names)} ({self.supplies.where}):"]
+        for name in names:
+            key = why[name].key
+            lines.append(f"  - {name}: {why[name].reason}" + (f" Config key: `{key}`." if key else ""))
+        return "\n".join(lines)
+
     def blocking_message(self) -> str:
         """One message for everything the default target needs and cannot get."""
-        lines = [f"this configuration cannot make {', '.join(self.blocked)} ({self.supplies.where}):"]
-        for name, why in self.blocked.items():
-            lines.append(f"  - {name}: {why.reason}" + (f" Config key: `{why.key}`." if why.key else ""))
+        lines = [self.explain(self.blocked)]
         lines.append(
             "Targets that need none of it still run, e.g. `snakemake --cores all results/prep/quality.csv`; "
             "see the README's table of what each stage needs."
@@ -184,6 +191,7 @@ THOUGHT_OUT = (
 # The names of results the plan may rule out, as the tables print them.
 SEPARATOR, SEPARATION, SDR, VAD = "separator", "separation", "separation SDR", "VAD"
 CLAP, CLAP_TAGGING, CLAP_STEM_AUC = "CLAP", "CLAP tagging stage", "CLAP zero-shot stem AUC"
+LYRICS_ASR = "lyrics (ASR)"
 ANALYSIS_TRUTH, ANALYSIS_SEPARATED = "analyzability on true stems", "analyzability on separated stems"
 
 
@@ -193,9 +201,12 @@ def plan_run(config: Mapping, supplies: Supplies) -> RunPlan:
     absent: dict[str, Absent] = {}
     blocked: dict[str, Absent] = {}
     checkpoint = prep["separation"]["checkpoint"]
-    for key, value in (("prep.separation.checkpoint", checkpoint), ("clap.pretrained", clap["pretrained"])):
+    for name, key, value in (
+        (SEPARATION, "prep.separation.checkpoint", checkpoint),
+        (CLAP, "clap.pretrained", clap["pretrained"]),
+    ):
         if value and not Path(value).exists():
-            blocked[key] = Absent(f"{value} does not exist.", key)
+            blocked[name] = Absent(f"the configured checkpoint {value} does not exist.", key)
     if not supplies.stems:
         absent[SDR] = Absent("no true stems to score separation against.", "", SDR_OUT)
         absent[ANALYSIS_TRUTH] = Absent("no true stems: analyzability on truth needs the built-in corpus.")
@@ -210,10 +221,8 @@ def plan_run(config: Mapping, supplies: Supplies) -> RunPlan:
         if prep["vad"]["input"] == "separated":
             absent[VAD] = Absent(f"no separated vocals: {why}", f"{key} (or prep.vad.input: mix)", VAD_OUT)
         if prep["asr"]["checkpoint"]:
-            blocked["lyrics (ASR)"] = Absent(
-                f"Whisper transcribes the separated vocals, and there are none: {why}", key
-            )
-    if not (supplies.stems or supplies.distinct_captions >= 2 or clap["pretrained"]):
+            blocked[LYRICS_ASR] = Absent(f"Whisper transcribes the separated vocals, and there are none: {why}", key)
+    if CLAP not in blocked and not (supplies.stems or supplies.distinct_captions >= 2 or clap["pretrained"]):
         blocked[CLAP] = Absent(
             f"it needs captions, true stems or a checkpoint; {supplies.songs} audio files with "
             f"{supplies.distinct_captions} distinct caption text(s) (sidecar .json `caption`, `genre` or `mood`) "

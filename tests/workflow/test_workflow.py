@@ -131,6 +131,15 @@ def test_captionless_folder_stops_before_any_job_naming_the_key(tmp_path):
         assert f"rule {rule}:" not in result.stdout, rule
 
 
+def test_a_target_that_needs_a_missing_checkpoint_names_it(tmp_path):
+    config = {"prep": {"separation": {"checkpoint": str(tmp_path / "no_demucs")}}}
+    result = snakemake(tmp_path, "-n", "--cores", "1", "results/prep/quality.csv", config=config)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "this configuration cannot make separation" in out and "Config key: `prep.separation.checkpoint`" in out
+    assert "no_demucs does not exist" in out
+
+
 def test_tiny_synth_run_end_to_end_then_a_folder_of_songs_in_the_same_checkout(tmp_path):
     _tiny_synth_run_end_to_end(tmp_path)
     _switch_to_a_folder_of_songs(tmp_path)
