@@ -66,7 +66,17 @@ RULE_MODULES = {
         "musicot.analysis.timeline",
         "musicot.analysis.song_thought",
     ],
-    "report.yaml": ["musicot.report.tables"],
+    "lm.yaml": [
+        "musicot.semantic.train",
+        "musicot.semantic.tokens",
+        "musicot.semantic.probe",
+        "musicot.lm.text",
+        "musicot.lm.data",
+        "musicot.lm.train",
+        "musicot.lm.evaluate",
+        "musicot.lm.bench",
+    ],
+    "report.yaml": ["musicot.report.tables", "musicot.report.loss_curve"],
 }
 
 

@@ -32,9 +32,23 @@ def test_builtin_corpus_supplies_everything_and_rules_out_nothing():
     supplies = P.corpus_supplies(config)
     assert supplies.stems and supplies.songs == config["corpus"]["synth"]["n_songs"]
     plan = P.plan_run(config, supplies)
-    assert not plan.absent and not plan.blocked
+    # CTC is off in the default config (too slow to learn on the CPU preset): said, not silently skipped
+    assert list(plan.absent) == [P.SEMANTIC_CTC] and plan.absent[P.SEMANTIC_CTC].key == "semantic.ctc.enabled"
+    assert not plan.blocked
     assert plan.prep_steps() == ["separation", "vad", "lyrics", "structure", "tags"]
     assert plan.prep_steps("rejected") == plan.prep_steps()
+    ctc_on = _config(semantic={"ctc": {"enabled": True}})
+    assert not P.plan_run(ctc_on, P.corpus_supplies(ctc_on)).absent
+
+
+def test_ctc_and_stem_probes_need_timed_lyrics_and_stems(tmp_path):
+    music = _folder(tmp_path, {"song0": {"caption": "a sad piano ballad"}, "song1": {"genre": "rock", "mood": "dark"}})
+    config = _config(corpus={"source": "folder", "ingest": {"path": str(music)}}, semantic={"ctc": {"enabled": True}})
+    supplies = P.corpus_supplies(config)
+    assert supplies.timed_lyrics == 0
+    plan = P.plan_run(config, supplies)
+    assert "no timed lyrics" in plan.absent[P.SEMANTIC_CTC].reason
+    assert P.SEMANTIC_STEM_PROBE in plan.absent and not plan.blocked
 
 
 def test_captionless_folder_blocks_clap_naming_the_key(tmp_path):

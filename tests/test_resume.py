@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from musicot.data.merge import merge_parts
 from musicot.prep.separate import TRAINED_NAME
 from musicot.training import STATE_FILE
+from tests.lm.synthetic import lm_config, make_lm_data
 from tests.rvq.test_model import hierarchical
 
 SEED = 7
@@ -188,3 +189,26 @@ def test_rvq_resumes_after_kill(tmp_path):
     _finish(full, tmp_path / "full.log")
     resumed, uninterrupted = (load_file(str(tmp_path / f / "model.safetensors")) for f in ("killed", "full"))
     _assert_same_weights(resumed, uninterrupted)
+
+
+def test_lm_resumes_after_kill_with_the_same_step_and_loss(tmp_path):
+    """Both the weights and the logged losses of the resumed run equal the uninterrupted run's."""
+    steps = 40  # checkpoints every 10
+    paths = make_lm_data(tmp_path / "data")
+    config = json.dumps(lm_config(seed=SEED, steps=steps))
+
+    def command(folder: Path) -> list[str]:
+        args = ["--config", config, "--system", "musicot", "--data", str(paths["data"])]
+        args += ["--embeddings", str(paths["embeddings"]), "--tokenizer", str(paths["tokenizer"])]
+        return ["musicot.lm.train", *args, "--out", str(folder / "model"), "--state", str(folder / "state")]
+
+    full = _start(command(tmp_path / "full"), tmp_path / "full.log")
+    state = tmp_path / "killed" / "state" / STATE_FILE
+    step = _kill_after_checkpoint(command(tmp_path / "killed"), state, tmp_path / "killed.log", steps)
+    _resumed(_run(command(tmp_path / "killed"), tmp_path / "rerun.log"), state, step)
+    _finish(full, tmp_path / "full.log")
+    resumed, uninterrupted = (load_file(str(tmp_path / f / "model" / "model.safetensors")) for f in ("killed", "full"))
+    _assert_same_weights(resumed, uninterrupted)
+    history = [json.loads((tmp_path / f / "model" / "metrics.json").read_text())["history"] for f in ("killed", "full")]
+    assert history[0]["train"] == history[1]["train"] and history[0]["eval"] == history[1]["eval"]
+    assert history[0]["train"][-1][0] == steps

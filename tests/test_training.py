@@ -155,3 +155,40 @@ def test_an_optimizer_without_parameters_is_not_probed(tmp_path):
     opt = torch.optim.SGD([{"params": []}], lr=0.0)
     history = train_loop(model, opt, _next_batch, _zero_loss, _cfg(max_steps=5), tmp_path)
     assert history["train"] == [(5, 0.0)]
+
+
+def test_gradient_accumulation_equals_one_large_batch(tmp_path):
+    """Two micro-batches of 4 per step train exactly like one batch of 8 (mean losses, plain SGD)."""
+    x, y = torch.randn(16, 3, generator=torch.Generator().manual_seed(0)), torch.randn(16, 1)
+
+    def fit(accum: int, folder: str) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        rows = [torch.arange(8) + 8 * (s % 2) for s in range(6)]
+
+        def next_batch(step: int):
+            idx = rows[step]
+            return idx if accum == 1 else list(idx.chunk(accum))
+
+        def loss_fn(m, idx):
+            return torch.nn.functional.mse_loss(m(x[idx]), y[idx])
+
+        cfg = LoopConfig(max_steps=6, eval_every=6, checkpoint_every=6, log_every=3, seed=1, grad_accum=accum)
+        history = train_loop(model, optimizer, next_batch, loss_fn, cfg, tmp_path / folder)
+        return torch.cat([model.weight.flatten(), model.bias]), history["train"]
+
+    (w1, h1), (w2, h2) = fit(1, "one"), fit(2, "two")
+    assert torch.allclose(w1, w2, atol=1e-6)
+    assert [s for s, _ in h1] == [s for s, _ in h2]
+    assert all(abs(a - b) < 1e-6 for (_, a), (_, b) in zip(h1, h2, strict=True))
+    with pytest.raises(ValueError, match="micro-batches"):
+        cfg = LoopConfig(max_steps=1, eval_every=1, checkpoint_every=1, log_every=1, seed=1, grad_accum=3)
+        train_loop(
+            torch.nn.Linear(3, 1),
+            torch.optim.SGD(torch.nn.Linear(3, 1).parameters(), 0.1),
+            lambda s: [0, 1],
+            lambda m, i: m(x[:2]).sum(),
+            cfg,
+            tmp_path / "bad",
+        )

@@ -104,5 +104,17 @@ def _coerce(hint: Any, value: Any) -> Any:
 
 
 def section_json(config: Mapping[str, Any], *keys: str) -> str:
-    """The named top-level sections of a validated config as compact JSON (for rule params)."""
-    return json.dumps({k: config[k] for k in keys}, sort_keys=True, separators=(",", ":"))
+    """The named sections of a validated config as compact JSON (for rule params).
+
+    A dotted key ("lm.train") takes one subsection, so that a stage's params change only with
+    what it reads (a new sampling temperature must not retrain the LM). The stage's load_config
+    fills the sections left out with their defaults, which it does not read.
+    """
+    out: dict[str, Any] = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        source, target = config, out
+        for name in parents:
+            source, target = source[name], target.setdefault(name, {})
+        target[leaf] = source[leaf]
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))

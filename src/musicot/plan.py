@@ -57,12 +57,21 @@ REQUIREMENTS: tuple[tuple[str, str, str], ...] = (
     ("RVQ thought", "CLAP window embeddings", "follows CLAP"),
     ("analyzability on true stems", "true stems", "absent"),
     ("analyzability on separated stems", "the separator", "absent"),
-    ("semantic tokens (BEST-RQ)", "audio only", "to come"),
-    ("CTC fine-tuning of BEST-RQ", "timed lyrics (built-in corpus, `.lrc` sidecars)", "to come: off without them"),
+    ("semantic tokens (BEST-RQ)", "audio only", "always run"),
+    (
+        "CTC fine-tuning of BEST-RQ, CER",
+        "timed lyrics (built-in corpus, `.lrc` sidecars)",
+        "absent: tokens come from the self-supervised encoder alone (also when `semantic.ctc.enabled` is off)",
+    ),
+    (
+        "semantic probes on stem activity",
+        "true stems",
+        "absent (the sung-vs-not probe needs timed lyrics)",
+    ),
     (
         "LM (with and without the thought)",
         "CLAP, RVQ codes, semantic tokens; tags and lyrics when present",
-        "to come: songs without lyrics train as instrumental",
+        "follows CLAP; songs without lyrics train with an empty lyric condition",
     ),
     ("acoustic (VAE-GAN, DiT)", "audio and semantic tokens", "to come"),
     (
@@ -87,6 +96,7 @@ class Supplies:
     stems: bool  # true stems for every song
     distinct_captions: int  # distinct caption texts CLAP could train on
     lyrics: int  # songs with lyrics (plain or timed)
+    timed_lyrics: int = 0  # songs with word- or line-timed lyrics (CTC targets)
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,7 @@ def corpus_supplies(config: Mapping) -> Supplies:
     if corpus["source"] == "synth":
         n = corpus["synth"]["n_songs"]
         sung = round(n * (1 - corpus["synth"]["instrumental_fraction"]))
-        return Supplies("synth", "built-in synth corpus", n, True, n, sung)
+        return Supplies("synth", "built-in synth corpus", n, True, n, sung, sung)
     from musicot.data.sources import folder_items, manifest_items
 
     path = corpus["ingest"]["path"]
@@ -171,7 +181,8 @@ def corpus_supplies(config: Mapping) -> Supplies:
     items = [i for i in items if i.rejection is None]
     captions = {_caption_text(i.meta) for i in items} - {""}
     lyrics = sum(bool(i.lrc) or any(str(i.meta.get(k) or "").strip() for k in ("lyrics", "txt_lyrics")) for i in items)
-    return Supplies(corpus["source"], f"{corpus['source']} {root}", len(items), False, len(captions), lyrics)
+    timed = sum(bool(i.lrc) for i in items)
+    return Supplies(corpus["source"], f"{corpus['source']} {root}", len(items), False, len(captions), lyrics, timed)
 
 
 # ---------------------------------------------------------------- the plan
@@ -187,11 +198,19 @@ THOUGHT_OUT = (
     "results/figures/thought_timeline.pdf",
     "results/figures/thought_timeline.png",
     "results/tables",
+    "results/lm",
+    "results/figures/lm_loss_musicot.pdf",
+    "results/figures/lm_loss_musicot.png",
+    "results/figures/lm_loss_base.pdf",
+    "results/figures/lm_loss_base.png",
+    "results/benchmarks/lm_sampler.csv",
+    "results/benchmarks/lm_sampler.md",
 )
 # The names of results the plan may rule out, as the tables print them.
 SEPARATOR, SEPARATION, SDR, VAD = "separator", "separation", "separation SDR", "VAD"
 CLAP, CLAP_TAGGING, CLAP_STEM_AUC = "CLAP", "CLAP tagging stage", "CLAP zero-shot stem AUC"
 LYRICS_ASR = "lyrics (ASR)"
+SEMANTIC_CTC, SEMANTIC_STEM_PROBE = "CTC fine-tuning of BEST-RQ", "semantic probes on stem activity"
 ANALYSIS_TRUTH, ANALYSIS_SEPARATED = "analyzability on true stems", "analyzability on separated stems"
 
 
@@ -222,6 +241,18 @@ def plan_run(config: Mapping, supplies: Supplies) -> RunPlan:
             absent[VAD] = Absent(f"no separated vocals: {why}", f"{key} (or prep.vad.input: mix)", VAD_OUT)
         if prep["asr"]["checkpoint"]:
             blocked[LYRICS_ASR] = Absent(f"Whisper transcribes the separated vocals, and there are none: {why}", key)
+    if not config["semantic"]["ctc"]["enabled"]:
+        absent[SEMANTIC_CTC] = Absent(
+            "switched off in this configuration: tokens come from the self-supervised encoder.", "semantic.ctc.enabled"
+        )
+    elif not supplies.timed_lyrics:
+        absent[SEMANTIC_CTC] = Absent(
+            "no timed lyrics (built-in corpus or .lrc sidecars) to fine-tune on: tokens come from the "
+            "self-supervised encoder alone, and there is no CER.",
+            "semantic.ctc.enabled",
+        )
+    if not supplies.stems:
+        absent[SEMANTIC_STEM_PROBE] = Absent("no true stems to tell which stems play in a frame.")
     if CLAP not in blocked and not (supplies.stems or supplies.distinct_captions >= 2 or clap["pretrained"]):
         blocked[CLAP] = Absent(
             f"it needs captions, true stems or a checkpoint; {supplies.songs} audio files with "

@@ -55,6 +55,9 @@ class LoopConfig:
     checkpoint_every: int
     log_every: int
     seed: int
+    grad_accum: int = 1  # micro-batches per optimizer step: next_batch(step) then returns a list of them
+    clip_norm: float = 0.0  # clip the gradient norm to this before each step (0: no clipping)
+    autocast: str = ""  # "bf16": forward passes under bf16 autocast (CUDA only; ignored on CPU)
 
 
 def _rank() -> int:
@@ -187,9 +190,10 @@ def train_loop(
         total=cfg.max_steps, initial=step, disable=not master or not sys.stderr.isatty(), desc="train", leave=False
     )
     while step < cfg.max_steps:
-        loss = loss_fn(model, next_batch(step))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = _accumulate(model, loss_fn, next_batch(step), cfg)
+        if cfg.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(trained, cfg.clip_norm)
         if step < probe_until and not signal:
             signal = any(p.grad is not None and bool(p.grad.ne(0).any()) for p in trained)
         optimizer.step()
@@ -222,6 +226,23 @@ def train_loop(
     bar.close()
     history["wall_s"] = wall0 + time.perf_counter() - t0
     return history
+
+
+def _accumulate(model: torch.nn.Module, loss_fn: Callable, batch: Any, cfg: LoopConfig) -> torch.Tensor:
+    """Backward of one optimizer step's micro-batches (one unless cfg.grad_accum > 1); returns their mean loss."""
+    micro = batch if cfg.grad_accum > 1 else [batch]
+    if len(micro) != cfg.grad_accum:
+        raise ValueError(f"next_batch gave {len(micro)} micro-batches for grad_accum {cfg.grad_accum}")
+    # The RVQ learns in EMA buffers and owns no parameter: its tensors still say where it runs.
+    device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    bf16 = cfg.autocast == "bf16" and device.type == "cuda"
+    total = torch.zeros((), device=device)
+    for part in micro:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model, part) / len(micro)
+        loss.backward()
+        total = total + loss.detach()
+    return total
 
 
 def discard_stale_state(state_dir: Path, run: dict) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from musicot import plan as P
-from musicot.report.tables import main, thought_table
+from musicot.report.tables import main, semantic_table, thought_table
 
 
 def _inputs(tmp_path):
@@ -130,3 +130,44 @@ def test_absent_results_get_a_row_with_their_reason_and_no_number(tmp_path):
     ]
     main([*base, "--out", str(out)])
     assert pd.read_csv(out / "absent.csv")["result"].tolist() == ["(none)"]
+
+
+def test_semantic_table_holds_probes_losses_nll_intervals_and_sampler_speed():
+    quality = pd.DataFrame(
+        [dict(step="probe", metric="sung: layer 2", value=0.81, n=900, note="balanced accuracy; majority 0.5")]
+    )
+    lm = {
+        "system": "musicot",
+        "n_params": 1200,
+        "train_wall_s": 9.5,
+        "final": {
+            "train_thought_loss": 3.1,
+            "train_audio_loss": 4.2,
+            "valid_thought_loss": 3.5,
+            "valid_audio_loss": 4.4,
+        },
+    }
+    nll = pd.DataFrame(
+        [
+            dict(
+                quantity="shuffled_minus_true",
+                mean=0.12,
+                ci_low=0.05,
+                ci_high=0.2,
+                n_songs=13,
+                n_tokens=2600,
+                confidence=0.95,
+            )
+        ]
+    )
+    bench = pd.DataFrame(
+        [dict(sampler="cached", batch=8, tokens=900, seconds=1.0, tokens_per_s=900.0, speedup_vs_naive_b1=12.0)]
+    )
+    absent = {P.SEMANTIC_CTC: "no timed lyrics.", P.SEPARATOR: "no stems."}
+    table = semantic_table(quality, [lm], nll, bench, absent).set_index("metric")
+    assert table.loc["sung: layer 2", "ours"] == 0.81 and table.loc["sung: layer 2", "n"] == 900
+    assert table.loc["valid thought loss (nats/token)", "ours"] == 3.5
+    row = table.loc["shuffled - true (paired, > 0: the thought informs)"]
+    assert (row["ours"], row["ci low"], row["ci high"], row["n"]) == (0.12, 0.05, 0.2, 13)
+    assert table.loc["cached batch 8: tokens/s", "compare with"] == 12.0
+    assert "absent: no timed lyrics." in table.index and "absent: no stems." not in table.index

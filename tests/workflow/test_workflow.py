@@ -57,6 +57,32 @@ TINY = {
         "log_every": 1,
     },
     "rvq": {"levels": 2, "codebook_size": 4, "kmeans_iters": 2, "steps": 2, "batch_size": 8, "eval_every": 1},
+    "semantic": {
+        "n_mels": 16,
+        "n_tokens": 8,
+        "layer": 1,
+        "model": {"hidden": 16, "layers": 2, "heads": 2, "intermediate": 32, "conv_kernel": 3},
+        "ssl": {
+            "steps": 2,
+            "batch_size": 2,
+            "crop_s": 1.0,
+            "codebook_size": 16,
+            "warmup_steps": 1,
+            "eval_every": 1,
+            "checkpoint_every": 1,
+            "log_every": 1,
+        },
+        "kmeans": {"max_frames": 500, "max_iter": 5},
+        "probe": {"max_train_frames": 200, "max_iter": 50},
+    },
+    "lm": {
+        "model": {"hidden": 16, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 32, "max_positions": 512},
+        "tokenizer": {"vocab_size": 100},
+        "max_audio_s": 2.0,
+        "train": {"steps": 2, "batch_size": 2, "warmup": 1, "eval_every": 1, "checkpoint_every": 1, "log_every": 1},
+        "eval": {"shuffles": 1, "bootstrap": 100},
+        "sample": {"batch_size": 2, "duration_s": 1.0},
+    },
 }
 THOUGHT_RULES = ("train_clap", "embed_clap", "train_rvq", "thought_analyzability")
 

@@ -24,10 +24,16 @@ try:
 except P.PlanError as error:
     raise WorkflowError(str(error)) from None
 P.quarantine(PLAN.unavailable_outputs())
+# A corpus without timed lyrics has nothing to fine-tune BEST-RQ on: the semantic rules then run
+# without CTC (its configured value would only make them refuse), and the tables say it is absent.
+if not PLAN.has(P.SEMANTIC_CTC):
+    config["semantic"]["ctc"]["enabled"] = False
 
 SYNTH_SHARDS = list(range(config["corpus"]["synth"]["shards"]))
 # The song table every stage after the corpus reads (its truth tables lie beside it).
 TRACKS = "results/corpus/tracks.parquet"
+# Every song's 25 Hz semantic tokens (rules/semantic.smk), read by the LM's song table.
+SEMANTIC_TOKENS = "results/semantic/tokens"
 
 
 def config_arg(*sections):
@@ -106,4 +112,5 @@ def default_targets(wildcards):
     """Everything the paper's tables and figures need, or one message on what this config lacks."""
     if PLAN.blocked:
         raise WorkflowError(PLAN.blocking_message())
-    return ["results/tables", "results/figures/thought_timeline.pdf"]
+    figures = ["thought_timeline", "lm_loss_musicot", "lm_loss_base"]
+    return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]

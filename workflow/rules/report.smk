@@ -10,6 +10,10 @@ rule tables:
         clap_train=rules.train_clap.output.metrics,
         rvq=rules.train_rvq.output.metrics,
         analyzability=rules.thought_analyzability.output.table,
+        semantic="results/semantic/quality.csv",
+        lm=expand("results/lm/{system}/model/metrics.json", system=LM_SYSTEMS),
+        nll=rules.lm_nll.output.csv,
+        sampler="results/benchmarks/lm_sampler.csv",
     output:
         report(
             directory("results/tables"),
@@ -28,4 +32,5 @@ rule tables:
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
         "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
-        "--analyzability {input.analyzability} --absent {params.absent:q} --out {output} > {log} 2>&1"
+        "--analyzability {input.analyzability} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
+        "--lm-nll {input.nll} --sampler-bench {input.sampler} --absent {params.absent:q} --out {output} > {log} 2>&1"

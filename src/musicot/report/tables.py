@@ -63,6 +63,8 @@ ABSENT_IN = {
     P.CLAP_STEM_AUC: "thought",
     P.ANALYSIS_TRUTH: "thought",
     P.ANALYSIS_SEPARATED: "thought",
+    P.SEMANTIC_CTC: "semantic",
+    P.SEMANTIC_STEM_PROBE: "semantic",
 }
 EMBEDDINGS = {"quantized": "thought", "raw": "raw CLAP"}
 
@@ -149,6 +151,95 @@ def thought_table(
     return df
 
 
+SEMANTIC_COLUMNS = ["part", "metric", "ours", "ci low", "ci high", "compare with", "which is", "n"]
+NLL_LABELS = {
+    "true_thought": "audio NLL/token: musicot LM, true thought",
+    "shuffled_thought": "audio NLL/token: musicot LM, another song's thought",
+    "base": "audio NLL/token: base LM (no thought)",
+    "shuffled_minus_true": "shuffled - true (paired, > 0: the thought informs)",
+    "base_minus_true": "base - true (paired)",
+}
+
+
+def semantic_token_rows(quality: pd.DataFrame) -> list[dict]:
+    """The semantic stage's quality rows (step, metric, value, n, note); a metric without a value (a probe
+    whose truth this corpus lacks) is left out: the plan's "absent" row says why."""
+    return [
+        dict(part=f"semantic: {r.step}", metric=r.metric, ours=r.value, ref_is=r.note or None, n=r.n)
+        for r in quality.itertuples()
+        if pd.notna(r.value)
+    ]
+
+
+def lm_rows(metrics: dict) -> list[dict]:
+    """Final losses of one LM on thought and audio tokens (train and valid splits), size and wall time."""
+    final, part = metrics["final"], f"LM {metrics['system']}"
+    rows = [
+        dict(metric=f"{split} {kind} loss (nats/token)", ours=final[f"{split}_{kind}_loss"])
+        for split in ("train", "valid")
+        for kind in ("thought", "audio")
+        if f"{split}_{kind}_loss" in final
+    ]
+    rows.append(dict(metric="parameters", ours=metrics["n_params"]))
+    rows.append(dict(metric="training wall time (s)", ours=_number(metrics.get("train_wall_s"))))
+    return [dict(part=part, **r) for r in rows]
+
+
+def nll_rows(table: pd.DataFrame) -> list[dict]:
+    """The true-vs-shuffled-thought-vs-base comparison with its bootstrap intervals over songs."""
+    if "absent" in set(table["quantity"]):
+        return [dict(part="does the thought inform?", metric=f"absent: {table['note'].iloc[0]}")]
+    return [
+        dict(
+            part="does the thought inform?",
+            metric=NLL_LABELS.get(r.quantity, r.quantity),
+            ours=r.mean,
+            ci_low=r.ci_low,
+            ci_high=r.ci_high,
+            ref_is=f"{r.confidence:.0%} bootstrap CI over songs",
+            n=r.n_songs,
+        )
+        for r in table.itertuples()
+    ]
+
+
+def sampler_rows(bench: pd.DataFrame) -> list[dict]:
+    """Tokens/s of each sampler and batch, and its speed-up over the naive sampler at batch 1."""
+    return [
+        dict(
+            part="sampler",
+            metric=f"{r.sampler} batch {r.batch}: tokens/s",
+            ours=r.tokens_per_s,
+            ref=r.speedup_vs_naive_b1,
+            ref_is="x naive batch 1",
+            n=r.tokens,
+        )
+        for r in bench.itertuples()
+    ]
+
+
+def semantic_table(
+    quality: pd.DataFrame | None = None,
+    lm_metrics: list[dict] | None = None,
+    nll: pd.DataFrame | None = None,
+    bench: pd.DataFrame | None = None,
+    absent: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The semantic stage: tokens and what they know, both LMs' losses, the thought NLL test, sampler speed,
+    and an "absent" row for each of its results the run plan ruled out."""
+    rows = semantic_token_rows(quality) if quality is not None else []
+    rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent or {}, "semantic")]
+    rows += [r for m in lm_metrics or [] for r in lm_rows(m)]
+    rows += nll_rows(nll) if nll is not None else []
+    rows += sampler_rows(bench) if bench is not None else []
+    df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ci_low", "ci_high", "ref", "ref_is", "n"])
+    numeric = ["ours", "ci_low", "ci_high", "ref"]
+    df = df.astype(dict.fromkeys(numeric, "float64")).round(dict.fromkeys(numeric, 4))
+    df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
+    df.columns = SEMANTIC_COLUMNS
+    return df
+
+
 def absent_rows(absent: dict[str, str], table: str) -> list[tuple[str, str]]:
     """(result, reason) of the absent results `table` reports, in plan order."""
     return [(name, reason) for name, reason in absent.items() if ABSENT_IN.get(name) == table]
@@ -177,6 +268,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clap-train", type=Path, help="results/clap/model/metrics.json")
     parser.add_argument("--rvq-metrics", type=Path, help="results/rvq/metrics.json")
     parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
+    parser.add_argument("--semantic-quality", type=Path, help="results/semantic/quality.csv")
+    parser.add_argument("--lm-metrics", type=Path, nargs="*", help="results/lm/<system>/model/metrics.json")
+    parser.add_argument("--lm-nll", type=Path, help="results/lm/nll.csv")
+    parser.add_argument("--sampler-bench", type=Path, help="results/benchmarks/lm_sampler.csv")
     parser.add_argument(
         "--absent", type=json.loads, default={}, help='JSON {result: reason} the run plan ruled out ("absent" rows)'
     )
@@ -204,6 +299,21 @@ def main(argv: list[str] | None = None) -> None:
             "and the analyzability r per anchor beside the paper's (arXiv 2503.19611, section 5.3)."
         )
         write_table(thought, args.out, "thought", caption, precision=3)  # the paper gives r to 3 decimals
+    if args.semantic_quality or args.lm_metrics or args.lm_nll or args.sampler_bench:
+        semantic = semantic_table(
+            pd.read_csv(args.semantic_quality, keep_default_na=False, na_values=[""])
+            if args.semantic_quality
+            else None,
+            [json.loads(p.read_text()) for p in args.lm_metrics or []],
+            pd.read_csv(args.lm_nll) if args.lm_nll else None,
+            pd.read_csv(args.sampler_bench) if args.sampler_bench else None,
+            args.absent,
+        )
+        caption = (
+            "The semantic stage: what the 25 Hz tokens know (validation split, probes vs log-mel), both LMs' losses, "
+            "whether the thought informs the audio tokens (NLL per token, bootstrap CIs) and the sampler's speed."
+        )
+        write_table(semantic, args.out, "semantic", caption, precision=3)
 
 
 if __name__ == "__main__":
