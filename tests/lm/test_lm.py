@@ -148,3 +148,17 @@ def test_loss_curve_figure(tmp_path):
     assert (tmp_path / "c.pdf").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
     with pytest.raises(ValueError, match="no training loss"):
         plot_history({"train": []}, [tmp_path / "x.png"])
+
+
+def test_reference_thought_takes_the_frames_a_training_song_would():
+    from musicot.lm.reference import thought_of_windows
+
+    starts = np.arange(0, 30, 5.0)  # a 37 s reference in 10 s windows at a 5 s hop
+    table = pd.DataFrame({"start": starts, "end": np.minimum(starts + 10, 37.0)})
+    table["code_0"], table["code_1"] = np.arange(6), np.arange(6) + 10
+    thought = thought_of_windows(table.sample(frac=1, random_state=0), 10.0, 37.0)
+    assert thought.tolist() == [[0, 10], [2, 12], [4, 14], [5, 15]]
+    # a 40.3 s song: its last window ends at 40 s, yet the 0.3 s tail is a fifth frame, as in training
+    assert len(thought_of_windows(table.assign(end=table.start + 10), 10.0, 40.3)) == 5
+    with pytest.raises(ValueError, match="no codes"):
+        thought_of_windows(table[["start", "end"]], 10.0, 37.0)
