@@ -21,12 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from musicot.config import load_config
 from musicot.prep.common import load_tracks, write_quality
 from musicot.semantic import probes as P
-from musicot.semantic.config import SemanticConfig
+from musicot.semantic.config import SemanticConfig, cli_config
 from musicot.semantic.data import PROBE_STREAM, step_rng
 from musicot.semantic.tokenizer import Tokenizer
 
@@ -232,11 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quality", type=Path, required=True, help="quality.csv to write")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default semantic.threads)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = SemanticConfig.from_config(load_config(args.config))
-    threads = args.threads if args.threads is not None else cfg.threads
-    if threads:
-        torch.set_num_threads(threads)
+    cfg = cli_config(args.config, args.threads)
     started = time.perf_counter()
     tok = Tokenizer.load(args.model)
     train = json.loads((args.model / "metrics.json").read_text())

@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from musicot.config import load_config
 from musicot.prep.common import load_tracks
-from musicot.semantic.config import SemanticConfig
+from musicot.semantic.config import cli_config
 from musicot.semantic.features import read_mono
 from musicot.semantic.tokenizer import Tokenizer
 
@@ -66,11 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for <song_id>.npy")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default semantic.threads)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = SemanticConfig.from_config(load_config(args.config))
-    threads = args.threads if args.threads is not None else cfg.threads
-    if threads:
-        torch.set_num_threads(threads)
+    cli_config(args.config, args.threads)  # validates the config, sets threads and logging
     print(json.dumps(write_tokens(Tokenizer.load(args.model), args.tracks, args.out), indent=2))
 
 

@@ -27,9 +27,8 @@ from safetensors.torch import save_file
 from sklearn.cluster import MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
-from musicot.config import load_config
 from musicot.prep.common import load_tracks
-from musicot.semantic.config import KmeansConfig, SemanticConfig
+from musicot.semantic.config import KmeansConfig, SemanticConfig, cli_config
 from musicot.semantic.ctc import CharVocab, cer, line_examples, require_lines, train_ctc, transcribe
 from musicot.semantic.data import KMEANS_STREAM, Songs, load_songs, normalised_songs, step_rng, timed_lines, vocals_stem
 from musicot.semantic.features import Normaliser, file_features
@@ -224,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, required=True, help="folder for the resumable training states")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default semantic.threads)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = SemanticConfig.from_config(load_config(args.config))
-    threads = args.threads if args.threads is not None else cfg.threads
-    if threads:
-        torch.set_num_threads(threads)
+    cfg = cli_config(args.config, args.threads)
     metrics = train(cfg, args.tracks, args.out, args.state)
     summary = {
         "ssl_loss_first_last": metrics["ssl"]["loss_first_last"],
