@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from musicot.analysis.thought import AnalysisConfig
 from musicot.config import load_config
+from musicot.report.figures import save_figure
 
 log = logging.getLogger("musicot.analysis")
 
@@ -82,10 +83,7 @@ def plot_timeline(
     axes[-1].set_xlabel("time (s)")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    for path in paths:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
+    save_figure(fig, paths)
     return fig
 
 

@@ -172,10 +172,10 @@ def lr_schedule(optimizer, warmup: int, steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def data_checksum(data_dir: Path, embeddings: Path) -> str:
+def data_checksum(data_dir: Path, embeddings: np.ndarray) -> str:
     """What the saved state must agree with: the song table's content and the CLAP embeddings."""
     h = hashlib.sha1(pd.read_parquet(Path(data_dir) / "songs.parquet").to_json().encode())
-    h.update(np.load(embeddings).tobytes())
+    h.update(np.ascontiguousarray(embeddings).tobytes())
     return h.hexdigest()
 
 
@@ -227,7 +227,7 @@ def train(config: dict, system: str, data_dir: Path, embeddings_path: Path, out:
         "lm": {k: lm[k] for k in ("model", "max_audio_s", "dropout")},
         # steps included: the cosine schedule spans them, so another count is another run.
         "train": {k: v for k, v in tcfg.items() if k not in ("threads", "eval_every", "log_every")},
-        "data": data_checksum(data_dir, embeddings_path),
+        "data": data_checksum(data_dir, embeddings),
         "batches": "per-step",
     }
     discard_stale_state(state, run)

@@ -17,6 +17,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from musicot.report.figures import save_figure
+
 
 def plot_history(history: dict, paths: Sequence[Path], title: str = "") -> Figure:
     """Draw `history` (train_loop's: {"train": [(step, loss)], "eval": [(step, {name: value})]}) into `paths`."""
@@ -37,10 +39,7 @@ def plot_history(history: dict, paths: Sequence[Path], title: str = "") -> Figur
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    for path in paths:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
+    save_figure(fig, paths)
     return fig
 
 

@@ -145,8 +145,7 @@ def thought_table(
     rows += analyzability_rows(analyzability) if analyzability is not None else []
     rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent, "thought")]
     df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ref", "ref_is", "n"])
-    df = df.astype({"ours": "float64", "ref": "float64"}).round({"ours": 3, "ref": 3})
-    df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
+    df = _typed(df, ["ours", "ref"], 3)
     df.columns = THOUGHT_COLUMNS
     return df
 
@@ -233,10 +232,15 @@ def semantic_table(
     rows += nll_rows(nll) if nll is not None else []
     rows += sampler_rows(bench) if bench is not None else []
     df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ci_low", "ci_high", "ref", "ref_is", "n"])
-    numeric = ["ours", "ci_low", "ci_high", "ref"]
-    df = df.astype(dict.fromkeys(numeric, "float64")).round(dict.fromkeys(numeric, 4))
-    df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
+    df = _typed(df, ["ours", "ci_low", "ci_high", "ref"], 4)
     df.columns = SEMANTIC_COLUMNS
+    return df
+
+
+def _typed(df: pd.DataFrame, numeric: list[str], decimals: int) -> pd.DataFrame:
+    """`numeric` columns as floats rounded to `decimals`, `n` as nullable integers (a row without n stays empty)."""
+    df = df.astype(dict.fromkeys(numeric, "float64")).round(dict.fromkeys(numeric, decimals))
+    df["n"] = pd.array([None if pd.isna(v) else int(v) for v in df["n"]], dtype="Int64")
     return df
 
 
