@@ -76,7 +76,14 @@ RULE_MODULES = {
         "musicot.lm.evaluate",
         "musicot.lm.bench",
     ],
-    "report.yaml": ["musicot.report.tables", "musicot.report.loss_curve"],
+    "acoustic.yaml": [
+        "musicot.acoustic.train_vae",
+        "musicot.acoustic.latents",
+        "musicot.acoustic.train_dit",
+        "musicot.acoustic.evaluate",
+        "musicot.acoustic.render",
+    ],
+    "report.yaml": ["musicot.report.tables", "musicot.report.loss_curve", "musicot.report.spectrograms"],
 }
 
 

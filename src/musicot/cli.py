@@ -10,6 +10,7 @@ COMMANDS = {
     "ingest": ("musicot.data.ingest", "ingest a folder or manifest of real audio"),
     "merge": ("musicot.data.merge", "merge corpus parts into the song table"),
     "analyze": ("musicot.analysis.song_thought", "the musical thought of one audio file: codes, anchor timeline"),
+    "render": ("musicot.acoustic.render", "render semantic tokens to audio with the acoustic DiT"),
     "tables": ("musicot.report.tables", "write results/tables"),
 }
 

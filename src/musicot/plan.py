@@ -73,7 +73,12 @@ REQUIREMENTS: tuple[tuple[str, str, str], ...] = (
         "CLAP, RVQ codes, semantic tokens; tags and lyrics when present",
         "follows CLAP; songs without lyrics train with an empty lyric condition",
     ),
-    ("acoustic (VAE-GAN, DiT)", "audio and semantic tokens", "to come"),
+    (
+        "acoustic (VAE-GAN, DiT)",
+        "audio, semantic tokens and CLAP (the song's CLAP vector conditions the DiT); `acoustic.vae.pretrained` "
+        "replaces VAE training",
+        "follows CLAP; the chain's stem AUC needs true stems (empty without them)",
+    ),
     (
         "evaluation",
         "a reference split (FAD); an Audiobox-Aesthetics checkpoint; the separator (analyzability of generated songs)",
@@ -205,6 +210,13 @@ THOUGHT_OUT = (
     "results/figures/lm_loss_base.png",
     "results/benchmarks/lm_sampler.csv",
     "results/benchmarks/lm_sampler.md",
+    "results/acoustic",
+    *(
+        f"results/figures/{name}.{ext}"
+        for name in ("acoustic_spectrograms", "acoustic_loss_vae", "acoustic_loss_dit")
+        for ext in ("pdf", "png")
+    ),
+    "results/figures/acoustic_spectrograms",
 )
 # The names of results the plan may rule out, as the tables print them.
 SEPARATOR, SEPARATION, SDR, VAD = "separator", "separation", "separation SDR", "VAD"

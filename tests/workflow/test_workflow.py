@@ -83,6 +83,49 @@ TINY = {
         "eval": {"shuffles": 1, "bootstrap": 100},
         "sample": {"batch_size": 2, "duration_s": 1.0},
     },
+    "acoustic": {
+        "vae": {
+            "model": {
+                "encoder_hidden_size": 4,
+                "decoder_channels": 2,
+                "downsampling_ratios": [8, 64],
+                "channel_multiples": [1, 2],
+            },
+            "discriminator": {"channels": 2, "n_ffts": [128]},
+            "train": {
+                "steps": 2,
+                "batch_size": 1,
+                "disc_start": 1,
+                "stft_ffts": [256, 64],
+                "eval_every": 1,
+                "checkpoint_every": 1,
+                "log_every": 1,
+            },
+        },
+        "mel": {"n_mels": 16, "n_fft": 1024, "hop": 512, "griffin_lim_iters": 2},
+        "dit": {
+            "model": {
+                "num_layers": 1,
+                "attention_head_dim": 8,
+                "num_attention_heads": 2,
+                "num_key_value_attention_heads": 1,
+                "cross_attention_dim": 8,
+                "time_proj_dim": 8,
+                "token_dim": 4,
+            },
+            "train": {
+                "steps": 2,
+                "batch_size": 2,
+                "segment_s": 1.0,
+                "warmup_steps": 1,
+                "eval_every": 1,
+                "checkpoint_every": 1,
+                "log_every": 1,
+            },
+            "sample": {"steps": 2},
+        },
+        "eval": {"max_songs": 2, "max_seconds": 10.0},
+    },
 }
 THOUGHT_RULES = ("train_clap", "embed_clap", "train_rvq", "thought_analyzability")
 
@@ -236,7 +279,7 @@ def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
     assert list(tracks.song_id) == ["synth00000", "synth00001", "synth00002"]
     table = pd.read_csv(tmp_path / "results/tables/corpus.csv")
     assert table.loc[table.split == "all", "songs"].item() == 3
-    for name in ("corpus", "prep_quality", "thought"):
+    for name in ("corpus", "prep_quality", "thought", "acoustic"):
         for ext in ("csv", "md", "tex"):
             assert (tmp_path / f"results/tables/{name}.{ext}").stat().st_size > 0
     quality = pd.read_csv(tmp_path / "results/prep/quality.csv")

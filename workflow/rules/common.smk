@@ -112,5 +112,12 @@ def default_targets(wildcards):
     """Everything the paper's tables and figures need, or one message on what this config lacks."""
     if PLAN.blocked:
         raise WorkflowError(PLAN.blocking_message())
-    figures = ["thought_timeline", "lm_loss_musicot", "lm_loss_base"]
+    figures = [
+        "thought_timeline",
+        "lm_loss_musicot",
+        "lm_loss_base",
+        "acoustic_spectrograms",
+        "acoustic_loss_vae",
+        "acoustic_loss_dit",
+    ]
     return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]

@@ -14,6 +14,9 @@ rule tables:
         lm=expand("results/lm/{system}/model/metrics.json", system=LM_SYSTEMS),
         nll=rules.lm_nll.output.csv,
         sampler="results/benchmarks/lm_sampler.csv",
+        acoustic=rules.acoustic_eval.output.quality,
+        acoustic_metrics=rules.acoustic_eval.output.metrics,
+        acoustic_models=["results/acoustic/vae", "results/acoustic/dit"],
     output:
         report(
             directory("results/tables"),
@@ -29,8 +32,13 @@ rule tables:
         "../../envs/report.yaml"
     params:
         absent=absent_arg(),
+        acoustic_models=[
+            f"{d}/metrics.json"
+            for d in ("results/acoustic/vae", "results/acoustic/dit")
+        ],
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
         "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
         "--analyzability {input.analyzability} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
-        "--lm-nll {input.nll} --sampler-bench {input.sampler} --absent {params.absent:q} --out {output} > {log} 2>&1"
+        "--lm-nll {input.nll} --sampler-bench {input.sampler} --acoustic-quality {input.acoustic} "
+        "--acoustic-metrics {input.acoustic_metrics} --acoustic-models {params.acoustic_models} --absent {params.absent:q} --out {output} > {log} 2>&1"

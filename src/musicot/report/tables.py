@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lm-metrics", type=Path, nargs="*", help="results/lm/<system>/model/metrics.json")
     parser.add_argument("--lm-nll", type=Path, help="results/lm/nll.csv")
     parser.add_argument("--sampler-bench", type=Path, help="results/benchmarks/lm_sampler.csv")
+    parser.add_argument("--acoustic-quality", type=Path, help="results/acoustic/eval/quality.csv")
+    parser.add_argument("--acoustic-metrics", type=Path, help="results/acoustic/eval/metrics.json")
+    parser.add_argument("--acoustic-models", type=Path, nargs=2, help="results/acoustic/{vae,dit}/metrics.json")
     parser.add_argument(
         "--absent", type=json.loads, default={}, help='JSON {result: reason} the run plan ruled out ("absent" rows)'
     )
@@ -318,6 +321,19 @@ def main(argv: list[str] | None = None) -> None:
             "whether the thought informs the audio tokens (NLL per token, bootstrap CIs) and the sampler's speed."
         )
         write_table(semantic, args.out, "semantic", caption, precision=3)
+    if args.acoustic_quality:
+        from musicot.report.acoustic_table import acoustic_table
+
+        vae, dit = (json.loads(p.read_text()) for p in args.acoustic_models)
+        space = json.loads(args.acoustic_metrics.read_text())["space"]
+        table = acoustic_table(pd.read_csv(args.acoustic_quality), vae, dit, space)
+        caption = (
+            "The acoustic stage on validation songs: originals, VAE-GAN reconstructions, the fixed mel space's "
+            "round trip "
+            "and DiT re-syntheses from the true semantic tokens (no CLAP vector), then "
+            f"the models and their speed on this CPU. The DiT models {space} frames."
+        )
+        write_table(table, args.out, "acoustic", caption, precision=3)
 
 
 if __name__ == "__main__":
