@@ -96,7 +96,12 @@ class MelCodec:
         # took ~2 s per second of audio here, the pseudo-inverse ~1 ms, and Griffin-Lim hears no difference.
         stft_power = np.maximum(self._inverse() @ power, 0.0)
         audio = librosa.griffinlim(
-            np.sqrt(stft_power), n_iter=c.griffin_lim_iters, hop_length=c.hop, n_fft=c.n_fft, length=n * c.hop
+            np.sqrt(stft_power),
+            n_iter=c.griffin_lim_iters,
+            hop_length=c.hop,
+            n_fft=c.n_fft,
+            length=n * c.hop,
+            random_state=0,
         )
         return np.asarray(audio, dtype=np.float32).reshape(self.channels, -1)
 
