@@ -46,9 +46,9 @@ def test_default_mel_codec_runs_at_the_vae_latent_rate():
     cfg = acoustic_config()
     codec = load_codec(cfg, None)  # space "mel" by default: no VAE folder needed
     assert isinstance(codec, MelCodec)
-    assert codec.dim == cfg.mel.n_mels * cfg.channels == 64
+    assert codec.dim == cfg.mel.n_mels * cfg.channels == 128
     assert codec.sample_rate / codec.hop == 31.25
-    assert codec.encode(np.zeros((1, 7 * 512), np.float32)).shape == (64, 7)
+    assert codec.encode(np.zeros((1, 7 * 512), np.float32)).shape == (128, 7)
 
 
 def test_mel_frames_are_channel_major_log_power():

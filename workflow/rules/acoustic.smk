@@ -3,16 +3,6 @@
 # state lives in results/acoustic/state (params, never output).
 
 
-ACOUSTIC_EXAMPLES = ["original", "vae_reconstruction", "resynthesis"]
-
-
-def acoustic_loss_label(wildcards):
-    """The y-axis of an acoustic model's loss curve."""
-    return {"vae": "multi-resolution STFT + KL (+ GAN)", "dit": "v-prediction MSE"}[
-        wildcards.model
-    ]
-
-
 rule train_vae:
     input:
         tracks=TRACKS,
@@ -98,7 +88,8 @@ rule acoustic_eval:
         "benchmarks/acoustic/acoustic_eval.tsv"
     conda:
         "../../envs/acoustic.yaml"
-    threads: 2
+    # One thread: the DiT is small and Griffin-Lim, tempo and CLAP run one song at a time.
+    threads: 1
     params:
         cfg=config_arg("seed", "acoustic", "clap"),
         clap_model=subpath(input.clap_model, parent=True),
@@ -128,7 +119,7 @@ rule acoustic_spectrograms:
         "../../envs/report.yaml"
     params:
         names=ACOUSTIC_EXAMPLES,
-        folder="results/figures/acoustic_spectrograms",
+        folder=acoustic_example_folder,
     shell:
         "for v in {params.names}; do cp {input.examples}/$v.flac {params.folder}/; done && "
         "python -m musicot.report.spectrograms --audio {output.audio} "
@@ -153,6 +144,7 @@ rule acoustic_loss_figure:
         "../../envs/report.yaml"
     params:
         ylabel=acoustic_loss_label,
+        title=acoustic_loss_title,
     shell:
-        "python -m musicot.report.loss_curve --metrics {input}/metrics.json --title 'acoustic {wildcards.model}' "
+        "python -m musicot.report.loss_curve --metrics {input}/metrics.json --title {params.title:q} "
         "--ylabel {params.ylabel:q} --out {output.pdf} {output.png} > {log} 2>&1"

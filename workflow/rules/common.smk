@@ -121,3 +121,26 @@ def default_targets(wildcards):
         "acoustic_loss_dit",
     ]
     return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]
+
+
+ACOUSTIC_EXAMPLES = ["original", "vae_reconstruction", "resynthesis"]
+
+
+def acoustic_loss_label(wildcards):
+    """The y-axis of an acoustic model's loss curve."""
+    return {"vae": "multi-resolution STFT + KL (+ GAN)", "dit": "v-prediction MSE"}[
+        wildcards.model
+    ]
+
+
+def acoustic_loss_title(wildcards):
+    """The title of an acoustic model's loss curve; the VAE-GAN's says where the GAN terms join the loss."""
+    if wildcards.model == "dit":
+        return "acoustic DiT"
+    start = config["acoustic"]["vae"]["train"]["disc_start"]
+    return f"acoustic VAE-GAN (discriminator and its losses from step {start})"
+
+
+def acoustic_example_folder(wildcards, output):
+    """The folder beside the spectrogram figure that its audio files are copied into."""
+    return str(Path(output.audio[0]).parent)
