@@ -375,7 +375,7 @@ def test_anchor_term_ties_each_anchor_word_to_its_stem(tmp_path):
     batch = (feats, model.tokenize(texts), labels)
     bias = model.anchor_bias.item()
     opt = torch.optim.AdamW(params, lr=3e-3)
-    train_loop(model, opt, lambda s: batch, locked_clip_loss_fn(1.0), LoopConfig(150, 100, 100, 50, 0), tmp_path / "s")
+    train_loop(model, opt, lambda s: batch, locked_clip_loss_fn(1.0), LoopConfig(300, 100, 100, 50, 0), tmp_path / "s")
     assert model.anchor_bias.item() != bias  # the term trained its bias
     model.eval()
     with torch.no_grad():
