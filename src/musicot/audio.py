@@ -26,6 +26,15 @@ class SequentialSoundFile(sf.SoundFile):
         return False
 
 
+def resolve_corpus_path(path: str | Path, tracks_path: str | Path) -> Path:
+    """A path from the song table: absolute, relative to the working directory, or else to the repository
+    root (two levels above results/corpus, where tracks.parquet lies)."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return Path(tracks_path).resolve().parents[2] / p
+
+
 def read_audio(path: str | Path, dtype: str = "float32") -> tuple[np.ndarray, int]:
     """Read a file as (frames, channels) and its sample rate."""
     data, sr = sf.read(str(path), dtype=dtype, always_2d=True)

@@ -103,6 +103,17 @@ def _coerce(hint: Any, value: Any) -> Any:
     return value
 
 
+def start_cli(threads: int) -> None:
+    """What a stage CLI does first: INFO logging with timestamps, torch CPU threads (0 keeps the default)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def section_json(config: Mapping[str, Any], *keys: str) -> str:
     """The named sections of a validated config as compact JSON (for rule params).
 

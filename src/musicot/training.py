@@ -67,6 +67,12 @@ def _rank() -> int:
     return 0
 
 
+def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
+    """The generator of draw `step` of `stream`: batches as pure functions of (seed, stream, step), so a
+    resumed run draws what an uninterrupted one would."""
+    return np.random.default_rng([seed, stream, step])
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and, when present, CUDA) RNGs."""
     random.seed(seed)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from musicot.acoustic.codec import LOG_FLOOR, MelCodec, VaeCodec, load_codec
-from musicot.acoustic.data import random_crops, step_rng
+from musicot.acoustic.data import random_crops
+from musicot.training import step_rng
 from tests.acoustic.tiny import acoustic_config, sine, tiny_vae
 
 # a smaller FFT than the default 2048 keeps librosa's NNLS mel inversion under a second; 128 mels keep the

@@ -162,15 +162,8 @@ class AcousticConfig:
 def cli_config(source: str, threads: int | None) -> AcousticConfig:
     """What every acoustic CLI starts with: logging on, the validated config, torch's threads
     (`threads`, else `acoustic.threads`; 0 keeps torch's default)."""
-    import logging
+    from musicot.config import load_config, start_cli
 
-    import torch
-
-    from musicot.config import load_config
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = AcousticConfig.from_config(load_config(source))
-    threads = threads if threads is not None else cfg.threads
-    if threads:
-        torch.set_num_threads(threads)
+    start_cli(threads if threads is not None else cfg.threads)
     return cfg

@@ -10,15 +10,8 @@ import pandas as pd
 import soundfile as sf
 import soxr
 
+from musicot.audio import resolve_corpus_path
 from musicot.prep.common import load_tracks
-
-
-def resolve(path: str, tracks_path: Path) -> Path:
-    """Corpus paths are relative to the repository root (two levels above results/corpus) or absolute."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return Path(tracks_path).resolve().parents[2] / p
 
 
 def load_audio(path: str | Path, sample_rate: int, channels: int, max_seconds: float = 0.0) -> np.ndarray:
@@ -48,15 +41,10 @@ def load_split_audio(
     """The song table of `splits` and each song's audio (song_id -> (channels, samples))."""
     tracks = load_tracks(tracks_path, splits=splits)
     audio = {
-        str(t.song_id): load_audio(resolve(t.audio_path, tracks_path), sample_rate, channels)
+        str(t.song_id): load_audio(resolve_corpus_path(t.audio_path, tracks_path), sample_rate, channels)
         for t in tracks.itertuples()
     }
     return tracks, audio
-
-
-def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
-    """The generator of one training step: batches are pure functions of (seed, stream, step), so resume is exact."""
-    return np.random.default_rng([seed, stream, step])
 
 
 def random_crops(

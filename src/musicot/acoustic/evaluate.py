@@ -30,9 +30,10 @@ import torch
 
 from musicot.acoustic.codec import MelCodec, VaeCodec
 from musicot.acoustic.config import AcousticConfig, cli_config
-from musicot.acoustic.data import load_audio, resolve
+from musicot.acoustic.data import load_audio
 from musicot.acoustic.sample import Renderer
 from musicot.acoustic.vae import load_vae
+from musicot.audio import resolve_corpus_path
 
 log = logging.getLogger("musicot.acoustic.evaluate")
 
@@ -184,7 +185,7 @@ def evaluate(
     tracks = tracks.head(ec.max_songs)
     sr = cfg.sample_rate
     original = {
-        str(t.song_id): load_audio(resolve(t.audio_path, tracks_path), sr, cfg.channels, ec.max_seconds)
+        str(t.song_id): load_audio(resolve_corpus_path(t.audio_path, tracks_path), sr, cfg.channels, ec.max_seconds)
         for t in tracks.itertuples()
     }
     durations = {s: a.shape[1] / sr for s, a in original.items()}

@@ -20,7 +20,8 @@ import numpy as np
 
 from musicot.acoustic.codec import load_codec
 from musicot.acoustic.config import cli_config
-from musicot.acoustic.data import load_audio, resolve
+from musicot.acoustic.data import load_audio
+from musicot.audio import resolve_corpus_path
 from musicot.prep.common import load_tracks
 
 log = logging.getLogger("musicot.acoustic.latents")
@@ -47,7 +48,7 @@ def encode_all(cfg, tracks_path: Path, vae_dir: Path | None, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     songs, train_frames = {}, []
     for t in tracks.itertuples():
-        audio = load_audio(resolve(t.audio_path, tracks_path), cfg.sample_rate, cfg.channels)
+        audio = load_audio(resolve_corpus_path(t.audio_path, tracks_path), cfg.sample_rate, cfg.channels)
         frames = codec.encode(audio)
         if not np.isfinite(frames).all():
             raise ValueError(f"{t.song_id}: non-finite frames from the {codec.name} codec")

@@ -129,10 +129,9 @@ class Renderer:
         from musicot.acoustic.codec import load_codec
 
         model = load_dit(dit_dir)
-        codec = load_codec(cfg, vae_dir) if model.spec.space == cfg.space else None
-        if codec is None:
+        if model.spec.space != cfg.space:
             raise ValueError(f"{dit_dir} models '{model.spec.space}' frames but acoustic.space is '{cfg.space}'")
-        return cls(model, codec, cfg.dit.sample)
+        return cls(model, load_codec(cfg, vae_dir), cfg.dit.sample)
 
     def frames(self, tokens: np.ndarray, duration_s: float, clap: np.ndarray | None, seed: int) -> np.ndarray:
         """Denormalised frames (frame_dim, L) for one song's tokens."""

@@ -25,12 +25,12 @@ import pandas as pd
 import torch
 
 from musicot.acoustic.config import AcousticConfig, cli_config
-from musicot.acoustic.data import random_crops, step_rng
-from musicot.acoustic.dit import AcousticDiT, build_dit, v_objective
+from musicot.acoustic.data import random_crops
+from musicot.acoustic.dit import AcousticDiT, build_dit, save_dit, v_objective
 from musicot.acoustic.latents import load_frames, read_index
 from musicot.acoustic.sample import conditions, crop_conditions, unconditional
 from musicot.semantic.ssl import warmup_cosine
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, train_loop
+from musicot.training import LoopConfig, discard_stale_state, seed_everything, step_rng, train_loop
 
 log = logging.getLogger("musicot.acoustic.train_dit")
 
@@ -163,8 +163,6 @@ def train(
         "songs": {"train": len(train_ids), "valid": len(valid_ids)},
         "walls_s": {"train": history["wall_s"], "total": time.perf_counter() - started},
     }
-    from musicot.acoustic.dit import save_dit
-
     save_dit(model, out)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=float))
     log.info("dit: %d steps in %.1f s, %s", tc.steps, history["wall_s"], history["eval"][-1][1])

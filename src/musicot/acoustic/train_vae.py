@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from musicot.acoustic.config import AcousticConfig, cli_config
-from musicot.acoustic.data import load_split_audio, random_crops, step_rng
+from musicot.acoustic.data import load_split_audio, random_crops
 from musicot.acoustic.vae import MultiScaleSTFTDiscriminator, VaeGan, build_vae, stft_loss, vae_gan_loss
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, train_loop
+from musicot.training import LoopConfig, discard_stale_state, seed_everything, step_rng, train_loop
 
 log = logging.getLogger("musicot.acoustic.train_vae")
 

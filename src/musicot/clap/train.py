@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
+from musicot.audio import resolve_corpus_path
 from musicot.clap import data as D
 from musicot.clap.compat import clap_module
 from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_spec, save
@@ -190,11 +191,7 @@ def load_corpus(tracks_path: Path, splits: Sequence[str] | None = None) -> tuple
 
 def _resolve(path: str, tracks_path: Path) -> str:
     """Corpus paths are relative to the repository root (two levels above results/corpus) or absolute."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return str(p)
-    root = Path(tracks_path).resolve().parents[2]
-    return str(root / p)
+    return str(resolve_corpus_path(path, tracks_path))
 
 
 def load_audio(tracks: pd.DataFrame, sample_rate: int, tracks_path: Path) -> dict[str, np.ndarray]:

@@ -22,10 +22,10 @@ from transformers import Wav2Vec2BertForCTC, Wav2Vec2BertModel
 
 from musicot.prep.lyrics import align
 from musicot.semantic.config import CtcConfig
-from musicot.semantic.data import CTC_STREAM, line_span, span_mask, step_rng
+from musicot.semantic.data import CTC_STREAM, line_span, span_mask
 from musicot.semantic.model import BLANK_ID, ctc_logits, ctc_model
 from musicot.semantic.ssl import warmup_cosine
-from musicot.training import LoopConfig, NoLearningSignal, discard_stale_state, seed_everything, train_loop
+from musicot.training import LoopConfig, NoLearningSignal, discard_stale_state, seed_everything, step_rng, train_loop
 
 VOCAB_FILE = "vocab.json"
 BLANK = "<blank>"

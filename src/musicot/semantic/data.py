@@ -25,11 +25,6 @@ SSL_STREAM, SSL_EVAL_STREAM, CTC_STREAM, KMEANS_STREAM, PROBE_STREAM = 1, 2, 3, 
 VOCALS_STEM = "vocals.flac"
 
 
-def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
-    """The generator of draw `step` of `stream`."""
-    return np.random.default_rng([seed, stream, step])
-
-
 @dataclass
 class Songs:
     """Stacked, normalised feature rows of some songs, keyed by song_id, with their split."""

@@ -25,8 +25,9 @@ import pandas as pd
 from musicot.prep.common import load_tracks, write_quality
 from musicot.semantic import probes as P
 from musicot.semantic.config import SemanticConfig, cli_config
-from musicot.semantic.data import PROBE_STREAM, step_rng
+from musicot.semantic.data import PROBE_STREAM
 from musicot.semantic.tokenizer import Tokenizer
+from musicot.training import step_rng
 
 log = logging.getLogger("musicot.semantic.probe")
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from musicot.semantic.config import FeatureConfig, ModelConfig, SslConfig
-from musicot.semantic.data import SSL_EVAL_STREAM, SSL_STREAM, crop_frames, random_crops, span_mask, step_rng
+from musicot.semantic.data import SSL_EVAL_STREAM, SSL_STREAM, crop_frames, random_crops, span_mask
 from musicot.semantic.model import BestRq
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, train_loop
+from musicot.training import LoopConfig, discard_stale_state, seed_everything, step_rng, train_loop
 
 EVAL_CROPS = 32  # fixed evaluation crops: ~1000 masked frames, so the accuracy moves by more than noise
 

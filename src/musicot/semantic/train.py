@@ -30,11 +30,12 @@ from threadpoolctl import threadpool_limits
 from musicot.prep.common import load_tracks
 from musicot.semantic.config import KmeansConfig, SemanticConfig, cli_config
 from musicot.semantic.ctc import CharVocab, cer, line_examples, require_lines, train_ctc, transcribe
-from musicot.semantic.data import KMEANS_STREAM, Songs, load_songs, normalised_songs, step_rng, timed_lines, vocals_stem
+from musicot.semantic.data import KMEANS_STREAM, Songs, load_songs, normalised_songs, timed_lines, vocals_stem
 from musicot.semantic.features import Normaliser, file_features
 from musicot.semantic.model import parameter_count
 from musicot.semantic.ssl import train_ssl
 from musicot.semantic.tokenizer import TOKEN_DTYPE, Tokenizer
+from musicot.training import step_rng
 
 log = logging.getLogger("musicot.semantic.train")
 
