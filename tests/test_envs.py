@@ -83,7 +83,12 @@ RULE_MODULES = {
         "musicot.acoustic.evaluate",
         "musicot.acoustic.render",
     ],
-    "report.yaml": ["musicot.report.tables", "musicot.report.loss_curve", "musicot.report.spectrograms"],
+    "report.yaml": [
+        "musicot.report.tables",
+        "musicot.report.loss_curve",
+        "musicot.report.spectrograms",
+        "musicot.report.separator_curve",
+    ],
 }
 
 

@@ -192,7 +192,7 @@ def corpus_supplies(config: Mapping) -> Supplies:
 
 # ---------------------------------------------------------------- the plan
 
-SEPARATOR_OUT = ("results/prep/separator",)
+SEPARATOR_OUT = ("results/prep/separator", "results/figures/separator_curve.pdf", "results/figures/separator_curve.png")
 SEPARATION_OUT = ("results/prep/stems", "results/prep/separation_rejected.tsv")
 SDR_OUT = ("results/prep/separation_quality.csv", "results/prep/separation_sdr.csv")
 VAD_OUT = ("results/prep/vad.parquet", "results/prep/vad_quality.csv", "results/prep/vad_rejected.tsv")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -71,6 +72,18 @@ def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
     """The generator of draw `step` of `stream`: batches as pure functions of (seed, stream, step), so a
     resumed run draws what an uninterrupted one would."""
     return np.random.default_rng([seed, stream, step])
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, warmup: int, steps: int, floor: float = 0.0):
+    """LambdaLR: linear warm-up over `warmup` steps, then cosine decay to `floor` x the peak at `steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def seed_everything(seed: int) -> None:

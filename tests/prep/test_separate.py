@@ -35,7 +35,7 @@ from musicot.prep.separate_train import train_separator
 FILE_SR = 16000  # corpus files; the micro model works at 8 kHz, so every path resamples
 MODEL_SR = 8000
 SONG_S = 3.0
-SPLITS = {"t0": "train", "t1": "train", "t2": "train", "v0": "valid", "v1": "valid"}
+SPLITS = {"t0": "train", "t1": "train", "t2": "train", "v0": "valid", "v1": "valid", "r0": "reference"}
 SIX_STEM_ORDER = ["drums", "bass", "other", "vocals", "guitar", "piano"]  # htdemucs_6s' own order
 
 
@@ -113,7 +113,8 @@ def _flac_like(path: Path) -> tuple[int, int]:
 def test_training_lowers_the_loss_and_writes_demucs_files(trained):
     cfg, folder, _, metrics = trained
     assert metrics["loss_last"] < 0.8 * metrics["loss_first"]
-    assert metrics["valid_l1_last"] < metrics["valid_l1_first"]
+    assert metrics["valid_loss_last"] < metrics["valid_loss_first"]
+    assert set(metrics["valid_crop_sdr_last"]) == set(STEMS)
     assert [s for s, _ in metrics["history"]["eval"]] == [0, 10, 20, 30]
     assert metrics["train_songs"] == 3 and metrics["seed"] == 5 and metrics["params"] > 0
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", f"{TRAINED_NAME}.th"]
@@ -231,10 +232,13 @@ def test_score_truth_silence_and_skipped_stems(corpus, tmp_path):
             write_flac(silent / song.song_id / f"{stem}.flac", np.zeros((int(SONG_S * FILE_SR), 2)), FILE_SR)
     quality, per_song = score_separation(perfect, corpus, "test")
     values = {q["metric"]: (q["value"], q["n"]) for q in quality}
-    assert set(per_song["song_id"]) == {"v0", "v1"}  # valid split only
+    assert set(per_song["song_id"]) == {"v0", "v1", "r0"}  # the splits the separator never trains on
     assert values["sdr_vocals"] == (SDR_CAP_DB, 2) and values["sdr_frames_vocals"] == (SDR_CAP_DB, 2)
     assert values["sdr_piano"] == (SDR_CAP_DB, 1)  # v1's piano is silent in the truth
-    assert all(q["step"] == "separation" and q["note"] == "test" for q in quality)
+    assert values["reference_sdr_piano"] == (SDR_CAP_DB, 1) and values["reference_sdr_mean"] == (SDR_CAP_DB, 1)
+    notes = {q["metric"]: q["note"] for q in quality}
+    assert notes["sdr_bass"] == "valid split, test" and notes["reference_sdr_bass"] == "reference split, test"
+    assert all(q["step"] == "separation" for q in quality)
     quality, _ = score_separation(silent, corpus)
     assert all(q["value"] == 0.0 for q in quality)
 
@@ -254,4 +258,4 @@ def test_cli_apply_and_score(trained, corpus, tmp_path):
     q = pd.read_csv(quality)
     assert set(q["metric"]) >= {f"sdr_{s}" for s in STEMS} and np.isfinite(q["value"]).all()
     assert q["note"].str.contains("trained tiny HTDemucs").all()
-    assert len(pd.read_csv(per_song)) == 11  # 2 valid songs x 6 stems, minus v1's silent piano
+    assert len(pd.read_csv(per_song)) == 17  # 3 valid/reference songs x 6 stems, minus v1's silent piano

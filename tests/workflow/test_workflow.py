@@ -273,7 +273,8 @@ def _switch_to_a_folder_of_songs(tmp_path: Path) -> None:
 
 
 def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
-    result = snakemake(tmp_path, "--cores", "2", "results/tables", "results/figures/thought_timeline.pdf", config=TINY)
+    figures = ("results/figures/thought_timeline.pdf", "results/figures/separator_curve.pdf")
+    result = snakemake(tmp_path, "--cores", "2", "results/tables", *figures, config=TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")
     assert list(tracks.song_id) == ["synth00000", "synth00001", "synth00002"]
@@ -302,8 +303,9 @@ def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
     per_window = pd.read_parquet(tmp_path / "results/analysis/thought_windows.parquet")
     assert len(per_window) == len(held_out) > 1
     assert per_window["sim_vocals"].between(-1, 1).all() and per_window["volume_truth_drums"].notna().all()
-    for ext in ("pdf", "png"):
-        assert (tmp_path / f"results/figures/thought_timeline.{ext}").stat().st_size > 0
+    for name in ("thought_timeline", "separator_curve"):
+        for ext in ("pdf", "png"):
+            assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 0
     thought = pd.read_csv(tmp_path / "results/tables/thought.csv")
     assert {"CLAP", "RVQ (valid split)", "analyzability r"} <= set(thought["part"])
     for rule in (*THOUGHT_RULES, "thought_timeline"):

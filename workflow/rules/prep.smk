@@ -23,6 +23,25 @@ rule train_separator:
         "--out {output} --state {params.state} --threads {threads} > {log} 2>&1"
 
 
+rule separator_curve:
+    input:
+        "results/prep/separator",
+    output:
+        pdf="results/figures/separator_curve.pdf",
+        png=report(
+            "results/figures/separator_curve.png",
+            caption="../report/separator_curve.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/prep/separator_curve.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m musicot.report.separator_curve --metrics {input}/metrics.json "
+        "--out {output.pdf} {output.png} > {log} 2>&1"
+
+
 rule separate:
     input:
         tracks=TRACKS,

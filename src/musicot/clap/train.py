@@ -43,7 +43,14 @@ from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_s
 from musicot.config import ConfigError, load_config
 from musicot.config import build as build_config
 from musicot.prep.common import load_tracks, load_truth, write_quality
-from musicot.training import LoopConfig, NoLearningSignal, discard_stale_state, seed_everything, train_loop
+from musicot.training import (
+    LoopConfig,
+    NoLearningSignal,
+    cosine_schedule,
+    discard_stale_state,
+    seed_everything,
+    train_loop,
+)
 
 log = logging.getLogger("musicot.clap")
 
@@ -290,21 +297,10 @@ def tag_auc(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[
     return {**anchor_auc(scores, windows, "tag_auc_"), **volume_r(scores, windows, "tag_r_")}
 
 
-def _schedule(cfg: ClapConfig, total: int):
-    """Linear warm-up then cosine decay to zero over `total` steps."""
-
-    def lr_lambda(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))))
-
-    return lr_lambda
-
-
 def _stage(model, params, cfg: ClapConfig, steps: int, next_batch, loss_fn, state_dir: Path, evaluate, seed: int):
     """One training stage through the shared loop: AdamW on `params`, warm-up + cosine schedule."""
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, max(1, steps)))
+    scheduler = cosine_schedule(optimizer, cfg.warmup_steps, max(1, steps))  # decays to zero
     loop = LoopConfig(steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_every, seed)
     return train_loop(model, optimizer, next_batch, loss_fn, loop, state_dir, evaluate=evaluate, scheduler=scheduler)
 

@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from musicot.config import ConfigError, load_config
 from musicot.lm.model import MusicLM, save_lm, size_from_config
 from musicot.lm.sequence import IGNORE, PART_AUDIO, PART_THOUGHT, Example, audio_token_count, example, pad_batch
 from musicot.lm.vocab import Vocab
-from musicot.training import LoopConfig, discard_stale_state, train_loop
+from musicot.training import LoopConfig, cosine_schedule, discard_stale_state, train_loop
 
 log = logging.getLogger("musicot.lm.train")
 
@@ -162,14 +161,7 @@ def eval_batches(songs: list[Song], system: str, vocab: Vocab, max_audio: int, e
 
 def lr_schedule(optimizer, warmup: int, steps: int):
     """Linear warm-up to the peak, then cosine decay to a tenth of it."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return cosine_schedule(optimizer, warmup, steps, floor=0.1)
 
 
 def data_checksum(data_dir: Path, embeddings: np.ndarray) -> str:

@@ -75,7 +75,14 @@ class SeparationConfig:
     batch_size: int
     crop_s: float
     lr: float
+    lr_schedule: str
     remix_prob: float
+    gain_range: tuple[float, float]
+    flip_sign: bool
+    flip_channels: bool
+    mono_prob: float
+    loss: str
+    nfft: int
     eval_every: int
     overlap: float
     shifts: int
@@ -83,7 +90,12 @@ class SeparationConfig:
     @classmethod
     def from_config(cls, config: Mapping) -> SeparationConfig:
         """From a validated top-level config."""
-        return build(cls, config["prep"]["separation"])
+        cfg = build(cls, config["prep"]["separation"])
+        if cfg.gain_range[0] > cfg.gain_range[1]:
+            raise ConfigError(
+                f"prep.separation.gain_range must be [min, max] with min <= max, got {list(cfg.gain_range)}"
+            )
+        return cfg
 
 
 # --------------------------------------------------------------------------- model I/O
@@ -107,6 +119,7 @@ def build_model(cfg: SeparationConfig) -> HTDemucs:
         channels=cfg.channels,
         depth=cfg.depth,
         t_layers=cfg.t_layers,
+        nfft=cfg.nfft,
         use_train_segment=False,
     )
 
@@ -334,7 +347,7 @@ def _score(args: argparse.Namespace) -> None:
 
     manifest = args.stems / MANIFEST_FILE
     model = json.loads(manifest.read_text()).get("model", "") if manifest.exists() else ""
-    quality, per_song = score_separation(args.stems, load_tracks(args.tracks), f"valid split, {model}".rstrip(", "))
+    quality, per_song = score_separation(args.stems, load_tracks(args.tracks), model)
     write_quality(quality, args.quality)
     args.per_song.parent.mkdir(parents=True, exist_ok=True)
     per_song.to_csv(args.per_song, index=False)

@@ -2,10 +2,11 @@
 
 SDR = 10 log10(|s|^2 / |s - ŝ|^2) over the whole song (no scale or filter allowance, unlike
 BSSEval's SI-SDR/SDR variants), plus the median over 1 s chunks as in MUSDB's "median over
-frames" convention, which is less dominated by a few loud passages. Only the valid split is
-scored: the trained separator has seen the train split, and the reference split is kept for
-the generation metrics. Truth stems are resampled to the estimate's rate; a stem silent in
-the truth of a song has no defined SDR and is skipped for that song.
+frames" convention, which is less dominated by a few loud passages. The valid and
+reference splits are scored, each on its own: the trained separator has seen only the train
+split, so both are songs from synth seeds it never saw. Truth stems are resampled to the
+estimate's rate; a stem silent in the truth of a song has no defined SDR and is skipped for
+that song.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from musicot.prep.separate import STEP, read_at
 SDR_CAP_DB = 100.0  # SDR of an exact estimate (zero error) instead of +inf
 SILENT_RMS = 1e-4  # truth stems (or 1 s chunks of them) below -80 dBFS are skipped
 SDR_CHUNK_S = 1.0  # chunk length of the per-song median SDR (MUSDB's "median over frames")
-PER_SONG_COLUMNS = ["song_id", "stem", "sdr", "sdr_chunk_median"]
+PER_SONG_COLUMNS = ["split", "song_id", "stem", "sdr", "sdr_chunk_median"]
 
 
 def sdr(truth: np.ndarray, estimate: np.ndarray) -> float:
@@ -75,29 +76,45 @@ def score_song(song_id: str, truth_dir: Path, est_dir: Path) -> list[dict]:
     return rows
 
 
-def score_separation(stems_dir: Path, tracks: pd.DataFrame, note: str = "") -> tuple[list[dict], pd.DataFrame]:
-    """Quality rows and the per-song SDR table of the valid-split songs that have truth stems.
+SCORED_SPLITS = ("valid", "reference")  # neither trains the separator: songs from synth seeds it never saw
 
-    Quality metrics per stem: sdr_<stem> (mean over songs of the whole-song SDR) and
+
+def score_separation(stems_dir: Path, tracks: pd.DataFrame, note: str = "") -> tuple[list[dict], pd.DataFrame]:
+    """Quality rows and the per-song SDR table of the valid- and reference-split songs with truth stems.
+
+    Quality metrics per stem and split: sdr_<stem> (mean over songs of the whole-song SDR) and
     sdr_frames_<stem> (median over songs of the per-song median over 1 s chunks, MUSDB style);
-    sdr_mean is the mean of the sdr_<stem> values.
+    sdr_mean is the mean of the sdr_<stem> values. The valid split's rows carry these names, the
+    reference split's the same names prefixed `reference_`. A split without songs gives no rows.
     """
-    scored = tracks[(tracks["split"] == "valid") & (tracks["stems_dir"] != "")]
     rows = []
-    for song in scored.itertuples():
+    for song in tracks[tracks["split"].isin(SCORED_SPLITS) & (tracks["stems_dir"] != "")].itertuples():
         if (stems_dir / song.song_id).is_dir():  # rejected songs have no folder
-            rows += score_song(song.song_id, Path(song.stems_dir), stems_dir / song.song_id)
+            rows += [
+                {"split": song.split, **r}
+                for r in score_song(song.song_id, Path(song.stems_dir), stems_dir / song.song_id)
+            ]
     per_song = pd.DataFrame(rows, columns=PER_SONG_COLUMNS)
-    note = note or "valid split"
-    quality, stem_sdrs = [], []
+    quality = []
+    for split in SCORED_SPLITS:
+        part = per_song[per_song["split"] == split]
+        if split == "valid" or len(part):
+            prefix = "" if split == "valid" else f"{split}_"
+            where = f"{split} split, {note}" if note else f"{split} split"
+            quality += [{**q, "metric": prefix + q["metric"], "note": where} for q in _split_quality(part)]
+    return [{"step": STEP, **q} for q in quality], per_song
+
+
+def _split_quality(per_song: pd.DataFrame) -> list[dict]:
+    rows, stem_sdrs = [], []
     for stem in STEMS:
         part = per_song[per_song["stem"] == stem]
         n = int(part["song_id"].nunique())
         mean = float(part["sdr"].mean()) if n else np.nan
         stem_sdrs += [mean] if n else []
-        quality.append({"metric": f"sdr_{stem}", "value": mean, "n": n})
+        rows.append({"metric": f"sdr_{stem}", "value": mean, "n": n})
         frames = float(part["sdr_chunk_median"].median()) if n else np.nan
-        quality.append({"metric": f"sdr_frames_{stem}", "value": frames, "n": n})
+        rows.append({"metric": f"sdr_frames_{stem}", "value": frames, "n": n})
     mean_all = float(np.mean(stem_sdrs)) if stem_sdrs else np.nan
-    quality.append({"metric": "sdr_mean", "value": mean_all, "n": int(per_song["song_id"].nunique())})
-    return [{"step": STEP, **q, "note": note} for q in quality], per_song
+    rows.append({"metric": "sdr_mean", "value": mean_all, "n": int(per_song["song_id"].nunique())})
+    return rows
