@@ -1,0 +1,1 @@
+"""Generation of songs from prompts and lyrics (musicot.generate)."""
