@@ -120,7 +120,8 @@ def default_targets(wildcards):
         "acoustic_loss_vae",
         "acoustic_loss_dit",
     ]
-    if PLAN.has(P.SEPARATOR) and not config["prep"]["separation"]["checkpoint"]:  # trained here
+    public = config["prep"]["separation"]["checkpoint"]
+    if PLAN.has(P.SEPARATOR) and not public:  # the curve of a separator trained here
         figures.append("separator_curve")
     return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]
 
