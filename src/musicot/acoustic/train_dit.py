@@ -29,8 +29,7 @@ from musicot.acoustic.data import random_crops
 from musicot.acoustic.dit import AcousticDiT, build_dit, save_dit, v_objective
 from musicot.acoustic.latents import load_frames, read_index
 from musicot.acoustic.sample import conditions, crop_conditions, unconditional
-from musicot.semantic.ssl import warmup_cosine
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, step_rng, train_loop
+from musicot.training import LoopConfig, cosine_schedule, discard_stale_state, seed_everything, step_rng, train_loop
 
 log = logging.getLogger("musicot.acoustic.train_dit")
 
@@ -144,7 +143,7 @@ def train(
         )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, tc.steps))
+    scheduler = cosine_schedule(optimizer, tc.warmup_steps, tc.steps)
     loop = LoopConfig(tc.steps, tc.eval_every, tc.checkpoint_every, tc.log_every, cfg.seed)
     history = train_loop(
         model,

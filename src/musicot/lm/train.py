@@ -159,11 +159,6 @@ def eval_batches(songs: list[Song], system: str, vocab: Vocab, max_audio: int, e
     ]
 
 
-def lr_schedule(optimizer, warmup: int, steps: int):
-    """Linear warm-up to the peak, then cosine decay to a tenth of it."""
-    return cosine_schedule(optimizer, warmup, steps, floor=0.1)
-
-
 def data_checksum(data_dir: Path, embeddings: np.ndarray) -> str:
     """What the saved state must agree with: the song table's content and the CLAP embeddings."""
     h = hashlib.sha1(pd.read_parquet(Path(data_dir) / "songs.parquet").to_json().encode())
@@ -202,7 +197,7 @@ def train(config: dict, system: str, data_dir: Path, embeddings_path: Path, out:
         lr=tcfg["lr"],
         betas=(0.9, 0.95),
     )
-    scheduler = lr_schedule(optimizer, tcfg["warmup"], tcfg["steps"])
+    scheduler = cosine_schedule(optimizer, tcfg["warmup"], tcfg["steps"], floor=0.1)  # decays to a tenth
     loop = LoopConfig(
         max_steps=tcfg["steps"],
         eval_every=tcfg["eval_every"],

@@ -56,9 +56,22 @@ WARMUP_FRACTION = 0.05  # of the steps, under lr_schedule: cosine
 TRAIN_STREAM, VALID_STREAM = 0, 1  # independent RNG streams under one seed
 # Settings a saved state must share to be resumed (steps may grow; apply-time keys do not matter).
 RESUME_KEYS = (
-    *("sample_rate", "channels", "depth", "t_layers", "nfft", "segment_s", "batch_size", "crop_s", "lr", "loss"),
+    "sample_rate",
+    "channels",
+    "depth",
+    "t_layers",
+    "nfft",
+    "segment_s",
+    "batch_size",
+    "crop_s",
+    "lr",
     "lr_schedule",
-    *("remix_prob", "gain_range", "flip_sign", "flip_channels", "mono_prob"),
+    "loss",
+    "remix_prob",
+    "gain_range",
+    "flip_sign",
+    "flip_channels",
+    "mono_prob",
 )
 
 

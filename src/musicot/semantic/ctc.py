@@ -24,8 +24,15 @@ from musicot.prep.lyrics import align
 from musicot.semantic.config import CtcConfig
 from musicot.semantic.data import CTC_STREAM, line_span, span_mask
 from musicot.semantic.model import BLANK_ID, ctc_logits, ctc_model
-from musicot.semantic.ssl import warmup_cosine
-from musicot.training import LoopConfig, NoLearningSignal, discard_stale_state, seed_everything, step_rng, train_loop
+from musicot.training import (
+    LoopConfig,
+    NoLearningSignal,
+    cosine_schedule,
+    discard_stale_state,
+    seed_everything,
+    step_rng,
+    train_loop,
+)
 
 VOCAB_FILE = "vocab.json"
 BLANK = "<blank>"
@@ -172,7 +179,7 @@ def train_ctc(
         return {"cer": cer(valid.texts, transcribe(m, valid, vocab, cfg.batch_size))}
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
+    scheduler = cosine_schedule(optimizer, cfg.warmup_steps, cfg.steps)
     loop = LoopConfig(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_every, seed)
     history = train_loop(
         model,

@@ -7,7 +7,6 @@ accuracy on one fixed set of valid-split crops (the train crops when there is no
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,20 +16,9 @@ import torch
 from musicot.semantic.config import FeatureConfig, ModelConfig, SslConfig
 from musicot.semantic.data import SSL_EVAL_STREAM, SSL_STREAM, crop_frames, random_crops, span_mask
 from musicot.semantic.model import BestRq
-from musicot.training import LoopConfig, discard_stale_state, seed_everything, step_rng, train_loop
+from musicot.training import LoopConfig, cosine_schedule, discard_stale_state, seed_everything, step_rng, train_loop
 
 EVAL_CROPS = 32  # fixed evaluation crops: ~1000 masked frames, so the accuracy moves by more than noise
-
-
-def warmup_cosine(warmup: int, total: int):
-    """LambdaLR factor: linear warm-up over `warmup` steps, then cosine decay to zero at `total`."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-    return factor
 
 
 def ssl_batch(songs: Sequence[np.ndarray], crop: int, batch_size: int, cfg: SslConfig, rng: np.random.Generator):
@@ -67,7 +55,7 @@ def train_ssl(
         return {"loss": float(loss), "acc": float(acc)}
 
     optimizer = torch.optim.AdamW(model.trained_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
+    scheduler = cosine_schedule(optimizer, cfg.warmup_steps, cfg.steps)
     loop = LoopConfig(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_every, seed)
     history = train_loop(
         model,
