@@ -65,6 +65,9 @@ RULE_MODULES = {
         "musicot.analysis.thought",
         "musicot.analysis.timeline",
         "musicot.analysis.song_thought",
+        "musicot.generate.conditions",
+        "musicot.metrics.evaluate",
+        "musicot.metrics.aesthetics",
     ],
     "lm.yaml": [
         "musicot.semantic.train",
@@ -75,6 +78,7 @@ RULE_MODULES = {
         "musicot.lm.train",
         "musicot.lm.evaluate",
         "musicot.lm.bench",
+        "musicot.generate.copying",
     ],
     "acoustic.yaml": [
         "musicot.acoustic.train_vae",
@@ -82,12 +86,21 @@ RULE_MODULES = {
         "musicot.acoustic.train_dit",
         "musicot.acoustic.evaluate",
         "musicot.acoustic.render",
+        "musicot.generate.run",
+        "musicot.generate.song",
+    ],
+    "prep.yaml": [
+        "musicot.prep.separate",
+        "musicot.metrics.analyzability",
+        "musicot.rvq.model",
     ],
     "report.yaml": [
         "musicot.report.tables",
         "musicot.report.loss_curve",
         "musicot.report.spectrograms",
         "musicot.report.separator_curve",
+        "musicot.report.table1",
+        "musicot.metrics.compare",
     ],
 }
 

@@ -11,6 +11,7 @@ COMMANDS = {
     "merge": ("musicot.data.merge", "merge corpus parts into the song table"),
     "analyze": ("musicot.analysis.song_thought", "the musical thought of one audio file: codes, anchor timeline"),
     "render": ("musicot.acoustic.render", "render semantic tokens to audio with the acoustic DiT"),
+    "generate": ("musicot.generate.song", "one song from a prompt and lyrics (optionally a reference song)"),
     "tables": ("musicot.report.tables", "write results/tables"),
 }
 
@@ -24,3 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     module = importlib.import_module(COMMANDS[argv[0]][0])
     module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -80,9 +80,17 @@ REQUIREMENTS: tuple[tuple[str, str, str], ...] = (
         "follows CLAP; the chain's stem AUC needs true stems (empty without them)",
     ),
     (
+        "generation (Table 1's systems)",
+        "both LMs, the acoustic stage, and Eq. 5's delta: calibrated on captioned valid songs, or "
+        "`tag_selection.delta`",
+        "follows the LM and acoustic stages; without a delta generation stops naming `tag_selection.delta`",
+    ),
+    (
         "evaluation",
-        "a reference split (FAD); an Audiobox-Aesthetics checkpoint; the separator (analyzability of generated songs)",
-        "to come: aesthetics reads 'n/a (no checkpoint)', generated-song analyzability absent without a separator",
+        "a reference split with songs (FAD); an Audiobox-Aesthetics checkpoint; the separator (analyzability "
+        "of generated songs)",
+        "FAD stops naming `evaluate.fad.reference_split`; aesthetics reads 'n/a (no checkpoint)'; "
+        "generated-song analyzability absent without a separator",
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from musicot.clap import tags as CT
 
@@ -46,6 +47,19 @@ def test_eq5_selects_above_delta_and_scores_against_metadata():
     prompts = {"a": _unit(1, 0, 1, 0)}  # cos 0.707 with rock and happy, 0 with jazz and dark
     truth = pd.DataFrame({"song_id": ["a", "a"], "family": ["genre", "mood"], "tag": ["rock", "dark"]})
     scores = {r["metric"]: r["value"] for r in CT.eq5_scores(prompts, TAGS, truth, delta=0.5)}
-    assert scores == {"eq5_tags_selected": 2.0, "eq5_precision": 0.5, "eq5_recall": 0.5}
+    assert scores == {"eq5_tags_selected": 2.0, "eq5_precision": 0.5, "eq5_recall": 0.5, "eq5_f1": 0.5}
     none = {r["metric"]: r["value"] for r in CT.eq5_scores(prompts, TAGS, truth, delta=0.9)}
     assert none["eq5_tags_selected"] == 0.0 and np.isnan(none["eq5_precision"]) and none["eq5_recall"] == 0.0
+
+
+def test_delta_calibration_takes_the_best_f1_and_the_larger_delta_on_ties():
+    # a: rock 0.894, happy 0.447; b: jazz 0.894, dark 0.447. Truth: only the genre.
+    prompts = {"a": _unit(2, 0, 1, 0), "b": _unit(0, 2, 0, 1)}
+    truth = pd.DataFrame({"song_id": ["a", "b"], "family": ["genre", "genre"], "tag": ["rock", "jazz"]})
+    delta, curve = CT.calibrate_delta(prompts, TAGS, truth, grid=[0.0, 0.3, 0.5, 0.8, 0.95])
+    # 0.5 and 0.8 both select exactly the genre (F1 = 1): the larger delta wins the tie
+    assert delta == 0.8
+    f1 = dict(zip(curve["delta"], curve["f1"], strict=True))
+    assert f1[0.3] == pytest.approx(2 / 3) and f1[0.95] == 0.0 and f1[0.0] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="calibration needs"):
+        CT.calibrate_delta({}, TAGS, truth)

@@ -330,3 +330,23 @@ def test_bench_cli_writes_csv_and_markdown(tmp_path):
     }
     assert (table.loc[table["batch"] == 3, "tokens"] == 3 * (2 * 4 + 10)).all()
     assert "| cached" in out.with_suffix(".md").read_text()
+
+
+def test_continuation_forces_the_audio_prefix_and_samples_the_rest(lm):
+    rng = np.random.default_rng(5)
+    base = prompt(rng, 2, 3, 2, 10)
+    prefix = np.array([3, 7, 7, 1])
+    cont = Prompt(base.clap, base.tag_ids, base.lyric_ids, base.n_frames, base.n_audio, audio_prefix=prefix)
+    thought_ref = rng.integers(0, VOCAB.rvq_size, (2, VOCAB.rvq_levels))
+    both = Prompt(base.clap, base.tag_ids, base.lyric_ids, 2, base.n_audio, thought=thought_ref, audio_prefix=prefix)
+    cached = sample(lm, [cont, both], PAPER, gens(2))
+    for r in cached:
+        np.testing.assert_array_equal(r.audio[: len(prefix)], prefix)
+        assert len(r.audio) == base.n_audio
+    np.testing.assert_array_equal(cached[1].thought, thought_ref)
+    # the cached sampler's unconditional rows see the forced tokens exactly as the naive oracle's streams do
+    assert tokens(cached) == tokens(sample_naive(lm, [cont, both], PAPER, gens(2)))
+    with pytest.raises(ValueError, match="leaves nothing to sample"):
+        make_plan(lm, Prompt(base.clap, [], [], 1, 4, audio_prefix=np.arange(4)))
+    with pytest.raises(ValueError, match="semantic tokens"):
+        make_plan(lm, Prompt(base.clap, [], [], 1, 6, audio_prefix=np.array([VOCAB.n_semantic])))

@@ -126,7 +126,19 @@ TINY = {
         },
         "eval": {"max_songs": 2, "max_seconds": 10.0},
     },
+    # two systems of Table 1 on three prompts: the thought plans two 2 s frames, one second is rendered
+    "generate": {
+        "max_prompts": 3,
+        "song_s": 4.0,
+        "render_batch": 2,
+        "systems": [{"name": "base", "lm": "base"}, {"name": "musicot", "lm": "musicot"}],
+        "copy": {"prefix_s": 0.5, "bootstrap": 100},
+    },
+    # the tiny corpus has no reference split: FAD compares with the valid song
+    "evaluate": {"fad": {"reference_split": "valid", "floor_split": "", "bootstrap": 20, "inf_points": 2}},
 }
+GENERATED_TABLES = ("table1", "table1_orderings", "analyzability", "copying")
+GENERATED_FIGURES = ("generated_timeline", "generated_scatter", "thought_layout", "training_curves", "rtf_breakdown")
 THOUGHT_RULES = ("train_clap", "embed_clap", "train_rvq", "thought_analyzability")
 
 
@@ -273,8 +285,7 @@ def _switch_to_a_folder_of_songs(tmp_path: Path) -> None:
 
 
 def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
-    figures = ("results/figures/thought_timeline.pdf", "results/figures/separator_curve.pdf")
-    result = snakemake(tmp_path, "--cores", "2", "results/tables", *figures, config=TINY)
+    result = snakemake(tmp_path, "--cores", "2", config=TINY)  # the default target: every table and figure
     assert result.returncode == 0, result.stderr[-3000:]
     tracks = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")
     assert list(tracks.song_id) == ["synth00000", "synth00001", "synth00002"]
@@ -311,6 +322,49 @@ def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
     for rule in (*THOUGHT_RULES, "thought_timeline"):
         stage = "analysis" if rule.startswith("thought") else rule.split("_")[1]
         assert (tmp_path / f"benchmarks/{stage}/{rule}.tsv").exists(), rule
+    _check_generation(tmp_path)
+
+
+def _check_generation(tmp_path: Path) -> None:
+    """Both systems generated every prompt; Table 1 and the generated-song tables and figures exist."""
+    for system in ("base", "musicot"):
+        folder = tmp_path / "results/generate" / system
+        assert sorted(p.stem for p in folder.glob("*.flac")) == ["p001", "p002", "p003"], system
+        timing = pd.read_csv(folder / "timing.csv")
+        assert (timing["total_s"] > 0).all() and np.allclose(timing["audio_s"], 1.0)
+        info = json.loads((folder / "generation.json").read_text())
+        assert info["rtf"]["total"] > 0 and info["hardware"]["cores"] >= 1
+    thoughts = pd.read_parquet(tmp_path / "results/generate/musicot/thoughts.parquet")
+    assert len(thoughts) == 3 * 2 * 2  # prompts x frames x levels
+    assert pd.read_parquet(tmp_path / "results/generate/base/thoughts.parquet").empty
+    table1 = pd.read_csv(tmp_path / "results/tables/table1.csv")
+    ours = table1[table1["source"] == "this run"].set_index("system")
+    assert list(ours.index) == ["base", "musicot"] and ours["FAD"].notna().all()
+    assert (ours["MOS"] == "n/a (no ratings)").all() and (ours["CE"] == "n/a (no checkpoint)").all()
+    assert {"paper", "paper (quoted, not rerun)"} <= set(table1["source"])
+    for name in GENERATED_TABLES:
+        assert (tmp_path / f"results/tables/{name}.md").stat().st_size > 0, name
+    for name in GENERATED_FIGURES:
+        assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 0, name
+    # one figure deleted and asked for again: exactly its own job reruns
+    (tmp_path / "results/figures/rtf_breakdown.pdf").unlink()
+    result = snakemake(tmp_path, "-n", "--cores", "1", "results/figures/rtf_breakdown.pdf", config=TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("rule ") == 1 and "rule rtf_breakdown:" in result.stdout
+    # `musicot generate`: one song from the trained models, with a reference song's thought
+    merged = yaml.safe_load((REPO / "config.yaml").read_text())
+    for section, values in TINY.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    (tmp_path / "merged.yaml").write_text(yaml.safe_dump(merged))
+    (tmp_path / "lyrics.txt").write_text("[VERSE]\nhello moon\n[CHORUS]\nla la la\n")
+    reference = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet")["audio_path"].iloc[0]
+    cmd = [sys.executable, "-m", "musicot.cli", "generate", "--prompt", "a happy pop song with piano"]
+    cmd += ["--lyrics", "lyrics.txt", "--reference", str(reference), "--out", "song", "--config", "merged.yaml"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    info = json.loads((tmp_path / "song/song.json").read_text())
+    assert info["thought_frames"] >= 1 and (tmp_path / "song/song.flac").stat().st_size > 0
+    assert len(pd.read_csv(tmp_path / "song/song_thought.csv")) == info["thought_frames"]
 
 
 def test_ingest_run_records_broken_files(tmp_path):

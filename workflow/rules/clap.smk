@@ -70,6 +70,7 @@ rule clap_tags:
     output:
         tags="results/clap/tags.parquet",
         quality="results/clap/tags_quality.csv",
+        selection="results/clap/tag_selection.json",
     log:
         "logs/clap/clap_tags.log",
     benchmark:
@@ -83,4 +84,4 @@ rule clap_tags:
     shell:
         "python -m musicot.clap.tags --config {params.cfg:q} --tracks {input.tracks} "
         "--prep-tags {input.prep_tags} --embeddings {params.embeddings} --model {params.model} "
-        "--out {output.tags} --quality {output.quality} > {log} 2>&1"
+        "--out {output.tags} --quality {output.quality} --selection {output.selection} > {log} 2>&1"

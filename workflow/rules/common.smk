@@ -123,10 +123,57 @@ def default_targets(wildcards):
     public = config["prep"]["separation"]["checkpoint"]
     if PLAN.has(P.SEPARATOR) and not public:  # the curve of a separator trained here
         figures.append("separator_curve")
+    figures += ["thought_layout", "training_curves", "rtf_breakdown"]
+    if PLAN.has(
+        P.SEPARATION
+    ):  # the generated songs are read through their separated stems
+        figures += ["generated_timeline", "generated_scatter"]
     return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]
 
 
 ACOUSTIC_EXAMPLES = ["original", "vae_reconstruction", "resynthesis"]
+# The paper's Table 1 numbers, shipped with the workflow (read from any working directory).
+PAPER_TABLE1 = str(Path(workflow.basedir) / "resources" / "paper_table1.yaml")
+
+
+def trained_model_metrics(wildcards):
+    """{name: metrics.json} of every model this run trains (the training-curves figure's panels)."""
+    models = {}
+    if PLAN.has(P.SEPARATOR) and not config["prep"]["separation"]["checkpoint"]:
+        models["separator"] = "results/prep/separator"
+    models["clap"] = (
+        "results/clap/model/metrics.json"  # trained here, from scratch or from clap.pretrained
+    )
+    models["rvq"] = "results/rvq/metrics.json"
+    models["semantic"] = "results/semantic/encoder"
+    models["lm_musicot"] = "results/lm/musicot/model/metrics.json"
+    models["lm_base"] = "results/lm/base/model/metrics.json"
+    if not config["acoustic"]["vae"]["pretrained"]:
+        models["vae"] = "results/acoustic/vae"
+    models["dit"] = "results/acoustic/dit"
+    return models
+
+
+def generated_analyzability_table(wildcards):
+    """The generated songs' analyzability table when this run has a separator, else nothing."""
+    return "results/metrics/analyzability.csv" if PLAN.has(P.SEPARATION) else []
+
+
+def generated_tables_args(wildcards, input):
+    """--system-metrics ... and the other generation tables' inputs of `musicot.report.tables`."""
+    args = [
+        f"--system-metrics {' '.join(input.system_metrics)}",
+        f"--comparisons {input.comparisons}",
+        f"--paper-table1 {input.paper_table1}",
+        f"--copying {input.copying}",
+        f"--min-songs {config['evaluate']['min_songs']}",
+    ]
+    if input.generated_analyzability:
+        mono = Path(input.generated_analyzability).with_name("separator_mono.csv")
+        args.append(
+            f"--generated-analyzability {input.generated_analyzability} --separator-mono {mono}"
+        )
+    return " ".join(args)
 
 
 def acoustic_loss_label(wildcards):

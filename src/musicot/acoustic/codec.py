@@ -29,6 +29,8 @@ class Codec(Protocol):
 
     def decode(self, frames: np.ndarray) -> np.ndarray: ...
 
+    def decode_batch(self, frames: np.ndarray) -> np.ndarray: ...
+
 
 class VaeCodec:
     """Frames are the VAE-GAN's posterior means (as stable-audio-tools pre-encodes); decode is its decoder."""
@@ -50,10 +52,14 @@ class VaeCodec:
             x = torch.nn.functional.pad(x, (0, pad))
         return self.vae.encode(x).latent_dist.mode()[0].numpy()
 
-    @torch.no_grad()
     def decode(self, frames: np.ndarray) -> np.ndarray:
-        z = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[None]
-        return self.vae.decode(z).sample[0].numpy()
+        return self.decode_batch(np.asarray(frames)[None])[0]
+
+    @torch.no_grad()
+    def decode_batch(self, frames: np.ndarray) -> np.ndarray:
+        """(B, dim, L) frames -> (B, channels, samples) audio."""
+        z = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
+        return self.vae.decode(z).sample.numpy()
 
 
 class MelCodec:
@@ -85,10 +91,17 @@ class MelCodec:
         return frames.reshape(self.dim, -1).astype(np.float32)
 
     def decode(self, frames: np.ndarray) -> np.ndarray:
+        return self.decode_batch(np.asarray(frames)[None])[0]
+
+    def decode_batch(self, frames: np.ndarray) -> np.ndarray:
+        """(B, dim, L) frames -> (B, channels, samples): one Griffin-Lim over the whole batch (numpy's
+        per-call overhead is paid once; a song decoded alone gets the same random phases as in a batch of one)."""
         import librosa
 
         c = self.cfg
-        power = np.exp(np.asarray(frames, dtype=np.float32)).reshape(self.channels, c.n_mels, -1)
+        frames = np.asarray(frames, dtype=np.float32)
+        b = len(frames)
+        power = np.exp(frames).reshape(b * self.channels, c.n_mels, -1)
         n = power.shape[-1]
         # encode dropped the centred STFT's extra last frame (L frames per L hops); repeat it back
         power = np.concatenate([power, power[..., -1:]], axis=-1)
@@ -103,7 +116,7 @@ class MelCodec:
             length=n * c.hop,
             random_state=0,
         )
-        return np.asarray(audio, dtype=np.float32).reshape(self.channels, -1)
+        return np.asarray(audio, dtype=np.float32).reshape(b, self.channels, -1)
 
     def _inverse(self) -> np.ndarray:
         if getattr(self, "_pinv", None) is None:

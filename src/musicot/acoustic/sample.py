@@ -9,7 +9,9 @@ batch; at scale 1 the unconditional row is never run.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +137,20 @@ class Renderer:
 
     def frames(self, tokens: np.ndarray, duration_s: float, clap: np.ndarray | None, seed: int) -> np.ndarray:
         """Denormalised frames (frame_dim, L) for one song's tokens."""
-        n = max(1, round(duration_s * self.model.spec.frame_rate))
-        ft, ct = crop_conditions(self.model, tokens, n)
-        cond = conditions(self.model, ft[None], ct[None], None if clap is None else clap[None], np.array([duration_s]))
-        return denormalise(self.model, sample_frames(self.model, cond, n, self.sample, seed))[0]
+        return self.frames_batch([tokens], duration_s, None if clap is None else clap[None], seed)[0]
+
+    def frames_batch(
+        self, tokens: Sequence[np.ndarray], duration_s: float, clap: np.ndarray | None, seed: int
+    ) -> np.ndarray:
+        """Denormalised frames (B, frame_dim, L) for songs of one duration sampled together; `clap` (B, D) or
+        None. The noise is drawn for the batch from `seed`, so a song's audio depends on its batch: callers keep
+        batches fixed (the same prompts in the same order for every system)."""
+        # whole frames covering the duration (decode cuts the audio back to it): never a song a hop short
+        n = max(1, math.ceil(duration_s * self.model.spec.frame_rate - 1e-9))
+        crops = [crop_conditions(self.model, t, n) for t in tokens]
+        durations = np.full(len(crops), duration_s)
+        cond = conditions(self.model, np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops]), clap, durations)
+        return denormalise(self.model, sample_frames(self.model, cond, n, self.sample, seed))
 
     def render(
         self, tokens: np.ndarray, duration_s: float, clap: np.ndarray | None = None, seed: int = 0
@@ -147,8 +159,11 @@ class Renderer:
         return self.decode(self.frames(tokens, duration_s, clap, seed), duration_s)
 
     def decode(self, frames: np.ndarray, duration_s: float) -> np.ndarray:
-        audio = self.codec.decode(frames)
-        return audio[:, : round(duration_s * self.codec.sample_rate)]
+        return self.decode_batch(np.asarray(frames)[None], duration_s)[0]
+
+    def decode_batch(self, frames: np.ndarray, duration_s: float) -> np.ndarray:
+        """(B, frame_dim, L) frames -> (B, channels, samples) audio, `duration_s` long."""
+        return self.codec.decode_batch(frames)[..., : round(duration_s * self.codec.sample_rate)]
 
 
 def timed_render(

@@ -9,7 +9,8 @@ log-probabilities of two streams over its legal ids (classifier-free guidance),
 
 then divides by the temperature of its part (thought or audio), keeps the top k and draws with the
 prompt's own torch Generator, so a prompt's tokens never depend on the batch it was sampled in.
-A prompt with a reference thought (music referencing) feeds it instead of sampling it.
+A prompt with a reference thought (music referencing) feeds it instead of sampling it; a prompt
+with an audio prefix (continuation) forces its first audio tokens and samples the rest.
 
 `sample` keeps one KV cache over rows [conditional stream per prompt | unconditional stream per
 prompt] and advances every row by one token per batched forward. Prompts are left-padded and carry
@@ -76,6 +77,7 @@ class Prompt:
     n_frames: int  # M: thought frames, ceil(duration / window)
     n_audio: int  # semantic tokens to sample
     thought: np.ndarray | None = None  # (M, L) reference codes: fed instead of sampled
+    audio_prefix: np.ndarray | None = None  # 0-based semantic tokens forced at the audio's start (continuation)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Plan:
     uncond: list[int]  # `unconditional` + <cot_bos> (thought sampled) or <aud_bos>
     steps: list[Step]
     reference: np.ndarray | None
+    audio_start: int  # index into steps of the first audio token (forced or sampled)
     generated: list[int] = field(default_factory=list)
 
 
@@ -145,7 +148,17 @@ def make_plan(model: MusicLM, prompt: Prompt) -> Plan:
             Step(THOUGHT, *vocab.rvq_range(t // prompt.n_frames)) for t in range(prompt.n_frames * vocab.rvq_levels)
         ]
         steps += [Step(FORCED, i, i + 1) for i in (vocab.special("<cot_eos>"), aud_bos)]
-    steps += [Step(AUDIO, *vocab.semantic_range())] * prompt.n_audio
+    audio_start = len(steps)
+    prefix = np.asarray([] if prompt.audio_prefix is None else prompt.audio_prefix, dtype=np.int64)
+    lo, hi = vocab.semantic_range()
+    if len(prefix) >= prompt.n_audio:
+        raise ValueError(
+            f"an audio prefix of {len(prefix)} tokens leaves nothing to sample of n_audio {prompt.n_audio}"
+        )
+    if len(prefix) and not (prefix.min() >= 0 and prefix.max() < hi - lo):
+        raise ValueError(f"audio prefix tokens must be semantic tokens in [0, {hi - lo})")
+    steps += [Step(FORCED, lo + int(tok), lo + int(tok) + 1) for tok in prefix]
+    steps += [Step(AUDIO, lo, hi)] * (prompt.n_audio - len(prefix))
     length = len(cond) + len(steps) - 1  # the last token is never fed
     if length > model.llama.config.max_position_embeddings:
         raise ValueError(
@@ -153,7 +166,7 @@ def make_plan(model: MusicLM, prompt: Prompt) -> Plan:
             "shorten the lyrics or the duration"
         )
     uncond = [*unconditional(vocab), cot_bos if steps[0].part == THOUGHT else aud_bos]
-    return Plan(cond, uncond, steps, reference)
+    return Plan(cond, uncond, steps, reference, audio_start)
 
 
 def guided_logprobs(
@@ -329,7 +342,12 @@ def sample_naive(
             if step.part != FORCED:
                 cond_logits = _last_logits(model, seq, clap, True)
                 if cfg.scale(step.part) != 1.0:
-                    same_part = [t for t, s in zip(plan.generated, plan.steps, strict=False) if s.part == step.part]
+                    # The unconditional stream of a part sees that part's tokens so far, forced ones included.
+                    same_part = (
+                        plan.generated[: plan.audio_start - 2]
+                        if step.part == THOUGHT
+                        else plan.generated[plan.audio_start :]
+                    )
                     bos = vocab.special("<cot_bos>" if step.part == THOUGHT else "<aud_bos>")
                     uncond_logits = _last_logits(model, [*unconditional(vocab), bos, *same_part], clap, False)
             token = next_token(step, cfg, cond_logits, uncond_logits, gen)

@@ -18,6 +18,7 @@ so two more numbers go beside it:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,11 @@ class Gaussian:
             raise ValueError("embeddings hold NaN or inf values")
         return cls(x.mean(axis=0), np.cov(x, rowvar=False))
 
+    @cached_property
+    def root(self) -> np.ndarray:
+        """C^(1/2), computed once: a reference set is compared with many resamples (bootstrap, FAD∞)."""
+        return _psd_sqrt(self.cov)
+
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """The symmetric square root of a symmetric positive semi-definite matrix (negative rounding clipped)."""
@@ -47,11 +53,12 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(a: Gaussian, b: Gaussian) -> float:
-    """Fréchet distance between two Gaussians (the squared 2-Wasserstein distance)."""
+    """Fréchet distance between two Gaussians (the squared 2-Wasserstein distance).
+
+    The trace term takes the root of `b` (pass the fixed reference second: its root is cached)."""
     if a.mean.shape != b.mean.shape:
         raise ValueError(f"embedding dimensions differ: {a.mean.shape[0]} vs {b.mean.shape[0]}")
-    root_a = _psd_sqrt(a.cov)
-    cross = np.linalg.eigvalsh(root_a @ b.cov @ root_a)
+    cross = np.linalg.eigvalsh(b.root @ a.cov @ b.root)
     trace_sqrt = float(np.sqrt(np.clip(cross, 0.0, None)).sum())
     diff = a.mean - b.mean
     value = float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2.0 * trace_sqrt)

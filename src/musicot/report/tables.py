@@ -279,6 +279,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--acoustic-quality", type=Path, help="results/acoustic/eval/quality.csv")
     parser.add_argument("--acoustic-metrics", type=Path, help="results/acoustic/eval/metrics.json")
     parser.add_argument("--acoustic-models", type=Path, nargs=2, help="results/acoustic/{vae,dit}/metrics.json")
+    parser.add_argument("--system-metrics", type=Path, nargs="*", help="results/metrics/<system>.json, Table 1 order")
+    parser.add_argument("--comparisons", type=Path, help="results/metrics/comparisons.csv")
+    parser.add_argument("--paper-table1", type=Path, help="workflow/resources/paper_table1.yaml")
+    parser.add_argument("--mos", type=Path, help="aggregated ratings (system, mos, ci_low, ci_high); none: n/a")
+    parser.add_argument("--generated-analyzability", type=Path, help="results/metrics/analyzability.csv")
+    parser.add_argument("--separator-mono", type=Path, help="results/metrics/separator_mono.csv")
+    parser.add_argument("--copying", type=Path, help="results/metrics/copying.csv")
+    parser.add_argument("--min-songs", type=int, default=10, help="evaluate.min_songs")
     parser.add_argument(
         "--absent", type=json.loads, default={}, help='JSON {result: reason} the run plan ruled out ("absent" rows)'
     )
@@ -334,6 +342,63 @@ def main(argv: list[str] | None = None) -> None:
             f"the models and their speed on this CPU. The DiT models {space} frames."
         )
         write_table(table, args.out, "acoustic", caption, precision=3)
+    if args.system_metrics:
+        generated_tables(args)
+
+
+def generated_tables(args: argparse.Namespace) -> None:
+    """table1, table1_orderings, analyzability, copying: the generation stage's tables."""
+    import yaml
+
+    from musicot.analysis.thought import PAPER_R
+    from musicot.report.table1 import analyzability_table, copying_table, orderings_table, table1
+
+    metrics = [json.loads(p.read_text()) for p in args.system_metrics]
+    paper = yaml.safe_load(args.paper_table1.read_text()) if args.paper_table1 else {}
+    mos = pd.read_csv(args.mos) if args.mos else None
+    hardware = metrics[0]["rtf"]["hardware"] if metrics else ""
+    caption = (
+        "Table 1: our systems (this run, tiny CPU models; FAD on our CLAP against the reference split, with a 95% "
+        "bootstrap CI over prompts, whose resamples repeat songs and so raise FAD: the CI can sit above the estimate, "
+        "compare systems by the paired differences of table1_orderings; FAD-infinity; RTF = wall seconds per audio "
+        "second on "
+        f"{hardware}) beside the paper's rows (arXiv 2503.19611, 1B models, RTX 4090)."
+    )
+    write_table(table1(metrics, paper, mos), args.out, "table1", caption, precision=3)
+    if args.comparisons:
+        caption = (
+            "The paper's orderings on FAD: difference to full MusiCoT, ours with a paired bootstrap CI over prompts."
+        )
+        write_table(orderings_table(pd.read_csv(args.comparisons)), args.out, "table1_orderings", caption)
+    if not args.generated_analyzability:
+        why = args.absent.get(P.ANALYSIS_SEPARATED, "no generated-song analyzability was computed")
+        table = pd.DataFrame(
+            {"anchor": list(PAPER_R), "generated r": f"absent: {why}", "paper r": list(PAPER_R.values())}
+        )
+        write_table(
+            table, args.out, "analyzability", "Analyzability of generated songs: absent in this run.", precision=3
+        )
+    else:
+        heldout = pd.read_csv(args.analyzability) if args.analyzability else None
+        table = analyzability_table(pd.read_csv(args.generated_analyzability), heldout, PAPER_R, args.min_songs)
+        if args.separator_mono:
+            mono = pd.read_csv(args.separator_mono).set_index("stem")
+            table["separator SDR stereo / mono (dB)"] = [
+                f"{mono.loc[a, 'sdr_stereo']:.2f} / {mono.loc[a, 'sdr_mono']:.2f}" if a in mono.index else ""
+                for a in table["anchor"]
+            ]
+        caption = (
+            "Analyzability of generated songs (musicot system, separated stems, thought frames the audio covers) "
+            "vs held-out corpus songs (truth stems) vs the paper's r (section 5.3); with the separator's SDR on "
+            "stereo and mono mixes of validation songs."
+        )
+        write_table(table, args.out, "analyzability", caption, precision=3)
+    if args.copying:
+        caption = (
+            "Referencing by thought vs continuation of the song's tokens: longest run of tokens shared with the "
+            "reference song and the share of sampled n-grams found in it (mean, 95% bootstrap CI over songs)."
+        )
+        write_table(copying_table(pd.read_csv(args.copying)), args.out, "copying", caption, precision=3)
 
 
 if __name__ == "__main__":

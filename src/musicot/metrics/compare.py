@@ -1,0 +1,156 @@
+"""Which of the paper's orderings hold here: FAD differences between systems with paired bootstrap CIs.
+
+    python -m musicot.metrics.compare --config CFG --systems results/metrics/base results/metrics/musicot ... \
+        --reference results/metrics/reference --paper workflow/resources/paper_table1.yaml \
+        --out results/metrics/comparisons.csv
+
+The paper's claims are orderings: full MusiCoT has a lower FAD than the base model and than each
+ablation. Two FADs with overlapping CIs say little about their difference, but every system answered
+the same prompts, so the difference itself can be bootstrapped: resample prompts, recompute both
+systems' FAD on the same resample, take the difference. For every system other than `--anchor`
+(default `musicot`): delta = FAD(system) - FAD(anchor), its percentile CI, the paper's delta, and a
+verdict: `holds` (the CI excludes 0 on the paper's side), `reversed` (it excludes 0 on the other side),
+or `CI includes 0` with the sign our estimate has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from musicot.config import load_config
+from musicot.metrics.evaluate import REFERENCE, load_embeddings
+from musicot.metrics.fad import Gaussian, frechet_distance
+
+log = logging.getLogger("musicot.metrics")
+
+COLUMNS = [
+    "metric",
+    "system",
+    "versus",
+    "paper_delta",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "confidence",
+    "n_songs",
+    "verdict",
+]
+
+
+def verdict(paper_delta: float | None, delta: float, low: float, high: float) -> str:
+    """How our difference and its CI read against the sign of the paper's difference."""
+    if paper_delta is None or not np.isfinite(paper_delta) or paper_delta == 0:
+        return "no ordering in the paper"
+    sign = np.sign(paper_delta)
+    if sign * low > 0 and sign * high > 0:
+        return "holds"
+    if sign * low < 0 and sign * high < 0:
+        return "reversed"
+    return "CI includes 0 (paper's sign)" if sign * delta > 0 else "CI includes 0 (other sign)"
+
+
+def paired_fad_delta(
+    a: np.ndarray,
+    a_songs: np.ndarray,
+    b: np.ndarray,
+    b_songs: np.ndarray,
+    reference: np.ndarray,
+    resamples: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, int]:
+    """(FAD(a) - FAD(b), CI low, CI high, shared songs): songs resampled together in both systems."""
+    ref = Gaussian.fit(reference)
+    shared = np.intersect1d(np.unique(a_songs), np.unique(b_songs))
+    rows_a = {s: np.flatnonzero(a_songs == s) for s in shared}
+    rows_b = {s: np.flatnonzero(b_songs == s) for s in shared}
+
+    def delta(pick: np.ndarray) -> float:
+        ia = np.concatenate([rows_a[s] for s in shared[pick]])
+        ib = np.concatenate([rows_b[s] for s in shared[pick]])
+        return frechet_distance(Gaussian.fit(a[ia]), ref) - frechet_distance(Gaussian.fit(b[ib]), ref)
+
+    value = delta(np.arange(len(shared)))
+    values = [delta(rng.integers(0, len(shared), len(shared))) for _ in range(resamples)]
+    tail = (1 - confidence) / 2
+    return value, float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail)), len(shared)
+
+
+def compare(
+    systems: Mapping[str, Path],
+    reference_dir: Path,
+    paper: Mapping,
+    anchor: str,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> pd.DataFrame:
+    if anchor not in systems:
+        raise ValueError(f"no system {anchor!r} to compare with; have {sorted(systems)}")
+    ref_table, ref_emb = load_embeddings(reference_dir)
+    reference = ref_emb[(ref_table["set"] == REFERENCE).to_numpy()]
+    paper_fad = {row["system"]: row.get("FAD") for row in paper.get("own", [])}
+    loaded = {name: load_embeddings(folder) for name, folder in systems.items()}
+    b_table, b_emb = loaded[anchor]
+    rng = np.random.default_rng([seed, 47])
+    rows = []
+    for name, (table, emb) in loaded.items():
+        if name == anchor:
+            continue
+        value, low, high, n = paired_fad_delta(
+            emb, table["song"].to_numpy(), b_emb, b_table["song"].to_numpy(), reference, resamples, confidence, rng
+        )
+        ours_p, theirs_p = paper_fad.get(name), paper_fad.get(anchor)
+        paper_delta = None if ours_p is None or theirs_p is None else round(ours_p - theirs_p, 6)
+        rows.append(
+            dict(
+                metric="FAD",
+                system=name,
+                versus=anchor,
+                paper_delta=paper_delta,
+                delta=value,
+                ci_low=low,
+                ci_high=high,
+                confidence=confidence,
+                n_songs=n,
+                verdict=verdict(paper_delta, value, low, high),
+            )
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="config YAML path or inline JSON")
+    parser.add_argument("--systems", type=Path, nargs="+", required=True, help="results/metrics/<system> folders")
+    parser.add_argument("--reference", type=Path, required=True, help="results/metrics/reference")
+    parser.add_argument("--paper", type=Path, required=True, help="workflow/resources/paper_table1.yaml")
+    parser.add_argument("--anchor", default="musicot", help="the system every other is compared with")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+    fcfg = config["evaluate"]["fad"]
+    table = compare(
+        {p.name: p for p in args.systems},
+        args.reference,
+        yaml.safe_load(args.paper.read_text()),
+        args.anchor,
+        max(fcfg["bootstrap"], 100),
+        fcfg["confidence"],
+        int(config["seed"]),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    log.info("orderings:\n%s", table.round(4).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
