@@ -194,3 +194,36 @@ def acoustic_loss_title(wildcards):
 def acoustic_example_folder(wildcards, output):
     """The folder beside the spectrogram figure that its audio files are copied into."""
     return str(Path(output.audio[0]).parent)
+
+
+# Generation systems (rules/generate.smk): the wildcard is `gen_system`, as `system` names the two LMs.
+GEN_SYSTEMS = [s["name"] for s in config["generate"]["systems"]]
+GEN_LM = {s["name"]: s["lm"] for s in config["generate"]["systems"]}
+
+
+wildcard_constraints:
+    gen_system="|".join(GEN_SYSTEMS),
+
+
+def prompts_file():
+    """generate.prompts: a relative path is looked up in the working directory, then in this repository
+    (where the shipped workflow/resources/eval_prompts.jsonl lies), so the default works from any -d.
+    """
+    path = Path(config["generate"]["prompts"])
+    if path.is_absolute() or path.exists():
+        return str(path)
+    shipped = Path(workflow.basedir).parent / path
+    return str(shipped) if shipped.exists() else str(path)
+
+
+def system_lm(wildcards):
+    """The trained LM a generation system samples with."""
+    return f"results/lm/{GEN_LM[wildcards.gen_system]}/model/model.safetensors"
+
+
+def training_curve_args(wildcards, input):
+    """--model name=metrics.json for each trained model (folders give their metrics.json)."""
+    return " ".join(
+        f"{name}={path if path.endswith('.json') else str(Path(path, 'metrics.json'))}"
+        for name, path in input.items()
+    )

@@ -2,28 +2,6 @@
 # then every system of Table 1 from them (generate.systems: data, not code branches), and the
 # referencing-vs-continuation copying test. The wildcard is `gen_system`: `system` names the two LMs.
 
-GEN_SYSTEMS = [s["name"] for s in config["generate"]["systems"]]
-GEN_LM = {s["name"]: s["lm"] for s in config["generate"]["systems"]}
-
-
-wildcard_constraints:
-    gen_system="|".join(GEN_SYSTEMS),
-
-
-def prompts_file():
-    """generate.prompts: a relative path is looked up in the working directory, then in this repository
-    (where the shipped workflow/resources/eval_prompts.jsonl lies), so the default works from any -d."""
-    path = Path(config["generate"]["prompts"])
-    if path.is_absolute() or path.exists():
-        return str(path)
-    shipped = Path(workflow.basedir).parent / path
-    return str(shipped) if shipped.exists() else str(path)
-
-
-def system_lm(wildcards):
-    """The trained LM a generation system samples with."""
-    return f"results/lm/{GEN_LM[wildcards.gen_system]}/model/model.safetensors"
-
 
 rule generate_conditions:
     input:

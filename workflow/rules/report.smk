@@ -167,9 +167,6 @@ rule training_curves:
     conda:
         "../../envs/report.yaml"
     params:
-        models=lambda wildcards, input: " ".join(
-            f"{name}={path if path.endswith('.json') else path + '/metrics.json'}"
-            for name, path in input.items()
-        ),
+        models=training_curve_args,
     shell:
         "python -m musicot.report.training_curves --model {params.models} --out {output.pdf} {output.png} > {log} 2>&1"
