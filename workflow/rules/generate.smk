@@ -53,7 +53,7 @@ rule generate:
             "semantic.stack",
             "acoustic",
         ),
-        lm=lambda wildcards, input: str(Path(input.lm).parent),
+        lm=subpath(input.lm, parent=True),
     shell:
         "OMP_NUM_THREADS={threads} python -m musicot.generate.run --config {params.cfg:q} "
         "--system {wildcards.gen_system} --conditions {input.conditions} --lm {params.lm} --dit {input.dit} "

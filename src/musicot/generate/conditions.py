@@ -81,6 +81,20 @@ def tags_by_family(tags: Sequence[str], vocabulary: Mapping[str, Sequence[str]])
     return out
 
 
+def tag_vectors(clap_model, vocabulary: Mapping[str, Sequence[str]]) -> dict[str, np.ndarray]:
+    """{tag: CLAP text embedding} of every vocabulary tag (Eq. 5's candidates)."""
+    names = [tag for family in vocabulary.values() for tag in family]
+    return dict(zip(names, clap_model.embed_text(names), strict=True))
+
+
+def eq5_tags(
+    prompt_vector: np.ndarray, tag_embeddings: Mapping[str, np.ndarray], delta: float, max_tags: int = 0
+) -> tuple[list[str], list[str]]:
+    """(Eq. 5's selection, most similar first; the `max_tags` of it the LM gets, 0: all)."""
+    chosen = select_tags(prompt_vector, tag_embeddings, delta)
+    return chosen, chosen[:max_tags] if max_tags else chosen
+
+
 def condition_rows(
     prompts: Sequence[EvalPrompt],
     prompt_embeddings: np.ndarray,
@@ -95,8 +109,7 @@ def condition_rows(
 
     rows = []
     for prompt, vector in zip(prompts, prompt_embeddings, strict=True):
-        chosen = select_tags(vector, tag_embeddings, delta)  # most similar first
-        used = chosen[:max_tags] if max_tags else chosen
+        chosen, used = eq5_tags(vector, tag_embeddings, delta, max_tags)
         truth, got = true_tags(prompt), set(chosen)
         rows.append(
             dict(
@@ -144,10 +157,9 @@ def build(
     delta = read_delta(selection)
     vocabulary = tag_vocabulary()
     model = load(clap_dir)
-    names = [tag for family in vocabulary.values() for tag in family]
-    tag_vectors = dict(zip(names, model.embed_text(names), strict=True))
     embeddings = model.embed_text([p.prompt for p in prompts])
-    return condition_rows(prompts, embeddings, tag_vectors, delta, vocabulary, max_tags), embeddings, delta
+    rows = condition_rows(prompts, embeddings, tag_vectors(model, vocabulary), delta, vocabulary, max_tags)
+    return rows, embeddings, delta
 
 
 def main(argv: Sequence[str] | None = None) -> None:

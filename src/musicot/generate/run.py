@@ -21,8 +21,6 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +34,7 @@ from tqdm import tqdm
 
 from musicot.config import ConfigError, load_config
 from musicot.generate.conditions import Conditions
+from musicot.generate.hardware import hardware, hardware_text
 from musicot.lm.sample import Prompt, SampleConfig, Sampled, sample
 from musicot.lm.sequence import audio_token_count
 
@@ -110,23 +109,6 @@ def lm_prompts(
     return out
 
 
-def hardware(threads: int) -> dict:
-    """What the timings were measured on, written next to every RTF."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=threads or torch.get_num_threads(), device=device)
-
-
-def hardware_text(hw: Mapping) -> str:
-    return f"{hw['device']}; {hw['cpu']}, {hw['cores']} cores, {hw['torch_threads']} torch thread(s)"
-
-
 def thought_rows(prompt_id: str, thought: np.ndarray | None) -> list[dict]:
     if thought is None:
         return []
@@ -137,10 +119,10 @@ def thought_rows(prompt_id: str, thought: np.ndarray | None) -> list[dict]:
     ]
 
 
-def write_song(out: Path, prompt_id: str, audio: np.ndarray, sample_rate: int, tokens: np.ndarray) -> None:
+def write_song(audio_path: Path, tokens_path: Path, audio: np.ndarray, sample_rate: int, tokens: np.ndarray) -> None:
     # PCM_16 FLAC, as the corpus: the renderer's float output is clipped to [-1, 1] by the format.
-    sf.write(str(out / f"{prompt_id}.flac"), np.clip(audio.T, -1.0, 1.0), sample_rate, subtype="PCM_16")
-    np.save(out / TOKENS_DIR / f"{prompt_id}.npy", tokens.astype(np.int16))
+    sf.write(str(audio_path), np.clip(audio.T, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    np.save(tokens_path, tokens.astype(np.int16))
 
 
 def generate(
@@ -202,7 +184,7 @@ def generate(
             audio = renderer.decode_batch(frames, lengths.duration_s)
             t2 = time.perf_counter()
             for k, r in enumerate(rows):
-                write_song(out, ids[r], audio[k], sr, sampled[k].audio)
+                write_song(out / f"{ids[r]}.flac", out / TOKENS_DIR / f"{ids[r]}.npy", audio[k], sr, sampled[k].audio)
                 thoughts += thought_rows(ids[r], sampled[k].thought)
                 dit_s, dec_s = (t1 - t0) / len(rows), (t2 - t1) / len(rows)
                 timing.append(

@@ -32,18 +32,6 @@ from musicot.config import load_config
 log = logging.getLogger("musicot.generate")
 
 
-def eq5_tags(prompt_vector: np.ndarray, clap_model, delta: float, max_tags: int = 0) -> dict[str, list[str]]:
-    """{family: [tag, ...]} that Eq. 5 selects for one prompt embedding (the `max_tags` most similar; 0: all)."""
-    from musicot.generate.conditions import tag_vocabulary, tags_by_family
-    from musicot.prep.tags import select_tags
-
-    vocabulary = tag_vocabulary()
-    names = [tag for family in vocabulary.values() for tag in family]
-    vectors = dict(zip(names, clap_model.embed_text(names), strict=True))
-    chosen = select_tags(prompt_vector, vectors, delta)
-    return tags_by_family(chosen[:max_tags] if max_tags else chosen, vocabulary)
-
-
 def thought_table(thought: np.ndarray, rvq_dir: Path, clap_model, window_s: float) -> pd.DataFrame:
     """The drawn thought frame by frame with each anchor's cosine to its de-quantized embedding."""
     from musicot.analysis.analyzability import anchor_similarity
@@ -66,8 +54,9 @@ def make_song(args: argparse.Namespace) -> dict:
     from musicot.acoustic.config import AcousticConfig
     from musicot.acoustic.sample import Renderer
     from musicot.clap.model import load as load_clap
-    from musicot.generate.conditions import read_delta
-    from musicot.generate.run import Lengths, System, hardware, write_song
+    from musicot.generate.conditions import eq5_tags, read_delta, tag_vectors, tag_vocabulary, tags_by_family
+    from musicot.generate.hardware import hardware
+    from musicot.generate.run import Lengths, System, write_song
     from musicot.lm.model import load_lm
     from musicot.lm.reference import reference_thought
     from musicot.lm.sample import Prompt, sample
@@ -95,7 +84,11 @@ def make_song(args: argparse.Namespace) -> dict:
 
     clap = load_clap(paths["clap"])
     vector = clap.embed_text([args.prompt])[0]
-    tags = eq5_tags(vector, clap, read_delta(paths["selection"]), config["generate"]["max_tags"])
+    vocabulary = tag_vocabulary()
+    _, used = eq5_tags(
+        vector, tag_vectors(clap, vocabulary), read_delta(paths["selection"]), config["generate"]["max_tags"]
+    )
+    tags = tags_by_family(used, vocabulary)
     lengths = Lengths.from_config(config)
     reference = None
     if args.reference:
@@ -122,10 +115,8 @@ def make_song(args: argparse.Namespace) -> dict:
     t3 = time.perf_counter()
 
     out = Path(args.out)
-    (out / "tokens").mkdir(parents=True, exist_ok=True)
-    write_song(out, "song", audio, renderer.codec.sample_rate, drawn.audio)
-    (out / "tokens" / "song.npy").rename(out / "song_tokens.npy")
-    (out / "tokens").rmdir()
+    out.mkdir(parents=True, exist_ok=True)
+    write_song(out / "song.flac", out / "song_tokens.npy", audio, renderer.codec.sample_rate, drawn.audio)
     if drawn.thought is not None:
         window_s = float(config["clap"]["window_s"])
         thought_table(drawn.thought, paths["rvq"], clap, window_s).to_csv(out / "song_thought.csv", index=False)

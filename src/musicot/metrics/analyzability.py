@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from musicot.analysis.analyzability import RESULT_COLUMNS, analyzability, anchor_similarity
 from musicot.audio import rms
@@ -110,15 +109,16 @@ def generated_analyzability(
     return table[OUTPUT_COLUMNS], per_window.rename(columns={"song_id": "prompt_id", "window": "frame"})
 
 
-def separate_file(model, path: Path, cfg) -> tuple[dict[str, np.ndarray], int]:
-    """{stem: mono (samples,)} of one audio file at the separator's rate."""
+def separate_file(model, path: Path, cfg) -> tuple[dict[str, np.ndarray], int, float]:
+    """({stem: mono (samples,)} at the separator's rate, that rate, the file's duration in seconds)."""
     from musicot.audio import read_audio
     from musicot.prep.separate import separate_mix
 
     mix, sr = read_audio(path)
     random.seed(zlib.crc32(Path(path).stem.encode()))  # demucs' shifts draw offsets: fixed per song
     stems = separate_mix(model, mix, sr, cfg.shifts, cfg.overlap)
-    return {name: stems[i].mean(axis=1) for i, name in enumerate(model.sources)}, int(model.samplerate)
+    stems_mono = {name: stems[i].mean(axis=1) for i, name in enumerate(model.sources)}
+    return stems_mono, int(model.samplerate), len(mix) / sr
 
 
 def mono_sdr(model, tracks: pd.DataFrame, cfg, stems: Sequence[str], seconds: float) -> pd.DataFrame:
@@ -177,9 +177,8 @@ def run(config: Mapping, args: argparse.Namespace) -> None:
     volumes, fine, durations, similarity, frames, rejected = [], [], {}, {}, [], []
     for prompt_id, thought in list(thoughts.items()):
         path = args.songs / f"{prompt_id}.flac"
-        durations[prompt_id] = sf.info(str(path)).duration
         try:
-            stems, sr = separate_file(model, path, sep_cfg)
+            stems, sr, durations[prompt_id] = separate_file(model, path, sep_cfg)
         except SongError as error:  # one song the separator cannot take is a counted rejection, not a crash
             log.warning("%s: not separated (%s: %s)", prompt_id, error.reason, error.detail)
             rejected.append(dict(prompt_id=prompt_id, reason=error.reason, detail=error.detail))

@@ -1,34 +1,24 @@
 """Which of the paper's orderings hold here: FAD differences between systems with paired bootstrap CIs.
 
-    python -m musicot.metrics.compare --config CFG --systems results/metrics/base results/metrics/musicot ... \
-        --reference results/metrics/reference --paper workflow/resources/paper_table1.yaml \
-        --out results/metrics/comparisons.csv
-
 The paper's claims are orderings: full MusiCoT has a lower FAD than the base model and than each
 ablation. Two FADs with overlapping CIs say little about their difference, but every system answered
 the same prompts, so the difference itself can be bootstrapped: resample prompts, recompute both
-systems' FAD on the same resample, take the difference. For every system other than `--anchor`
-(default `musicot`): delta = FAD(system) - FAD(anchor), its percentile CI, the paper's delta, and a
-verdict: `holds` (the CI excludes 0 on the paper's side), `reversed` (it excludes 0 on the other side),
-or `CI includes 0` with the sign our estimate has.
+systems' FAD on the same resample, take the difference. For every system other than the anchor
+(`evaluate.analyze_system`; `musicot.metrics.evaluate` runs this): delta = FAD(system) - FAD(anchor),
+its percentile CI, the paper's delta, and a verdict: `holds` (the CI excludes 0 on the paper's side),
+`reversed` (it excludes 0 on the other side), or `CI includes 0` with the sign our estimate has.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from musicot.config import load_config
 from musicot.metrics.evaluate import REFERENCE, load_embeddings
 from musicot.metrics.fad import Gaussian, frechet_distance
-
-log = logging.getLogger("musicot.metrics")
 
 COLUMNS = [
     "metric",
@@ -124,33 +114,3 @@ def compare(
             )
         )
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="config YAML path or inline JSON")
-    parser.add_argument("--systems", type=Path, nargs="+", required=True, help="results/metrics/<system> folders")
-    parser.add_argument("--reference", type=Path, required=True, help="results/metrics/reference")
-    parser.add_argument("--paper", type=Path, required=True, help="workflow/resources/paper_table1.yaml")
-    parser.add_argument("--anchor", default="musicot", help="the system every other is compared with")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = load_config(args.config)
-    fcfg = config["evaluate"]["fad"]
-    table = compare(
-        {p.name: p for p in args.systems},
-        args.reference,
-        yaml.safe_load(args.paper.read_text()),
-        args.anchor,
-        max(fcfg["bootstrap"], 100),
-        fcfg["confidence"],
-        int(config["seed"]),
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    log.info("orderings:\n%s", table.round(4).to_string(index=False))
-
-
-if __name__ == "__main__":
-    main()

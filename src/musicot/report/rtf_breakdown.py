@@ -23,18 +23,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from musicot.generate.hardware import hardware_text
 from musicot.report.figures import save_figure
 
 PARTS = (("lm", "LM"), ("dit", "DiT"), ("decoder", "decoder"), ("other", "other"))
 PAPER_RTF = 0.27
 PAPER_LABEL = "paper: RTF 0.27 (RTX 4090, 1B+1B)"
-
-
-def hardware_text(hardware) -> str:
-    """generation.json's hardware (a {name: value} dict or a string) as one line."""
-    if isinstance(hardware, dict):
-        return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in hardware.items())
-    return str(hardware or "unknown hardware")
 
 
 def read_generation(path: Path) -> dict:
