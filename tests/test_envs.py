@@ -68,6 +68,9 @@ RULE_MODULES = {
         "musicot.generate.conditions",
         "musicot.metrics.evaluate",
         "musicot.metrics.aesthetics",
+        "musicot.listen.kit",
+        "musicot.listen.samples",
+        "musicot.listen.ratings",
     ],
     "lm.yaml": [
         "musicot.semantic.train",

@@ -137,7 +137,7 @@ TINY = {
     # the tiny corpus has no reference split: FAD compares with the valid song
     "evaluate": {"fad": {"reference_split": "valid", "floor_split": "", "bootstrap": 20, "inf_points": 2}},
 }
-GENERATED_TABLES = ("table1", "table1_orderings", "analyzability", "copying")
+GENERATED_TABLES = ("table1", "table1_orderings", "analyzability", "copying", "mos")
 GENERATED_FIGURES = ("generated_timeline", "generated_scatter", "thought_layout", "training_curves", "rtf_breakdown")
 THOUGHT_RULES = ("train_clap", "embed_clap", "train_rvq", "thought_analyzability")
 
@@ -346,6 +346,13 @@ def _check_generation(tmp_path: Path) -> None:
         assert (tmp_path / f"results/tables/{name}.md").stat().st_size > 0, name
     for name in GENERATED_FIGURES:
         assert (tmp_path / f"results/figures/{name}.png").stat().st_size > 0, name
+    # the pages a person opens: every system's songs side by side, and the blinded MOS kit with its key apart
+    index = (tmp_path / "results/pages/index.html").read_text()
+    assert all(f"audio/{s}/" in index for s in ("base", "musicot"))
+    assert list((tmp_path / "results/pages/thoughts/musicot").glob("*.png"))
+    kit = (tmp_path / "results/listening/mos/index.html").read_text()
+    assert "musicot" not in kit.split('<script id="kit"')[1].split("</script>")[0].replace("musicot-mos", "")
+    assert (tmp_path / "results/listening/mos_key.json").exists()
     # one figure deleted and asked for again: exactly its own job reruns
     (tmp_path / "results/figures/rtf_breakdown.pdf").unlink()
     result = snakemake(tmp_path, "-n", "--cores", "1", "results/figures/rtf_breakdown.pdf", config=TINY)

@@ -128,7 +128,15 @@ def default_targets(wildcards):
         P.SEPARATION
     ):  # the generated songs are read through their separated stems
         figures += ["generated_timeline", "generated_scatter"]
-    return ["results/tables", *(f"results/figures/{name}.pdf" for name in figures)]
+    pages = [
+        "results/pages",
+        "results/listening/mos",
+    ]  # what a person opens (rules/listen.smk)
+    return [
+        "results/tables",
+        *(f"results/figures/{name}.pdf" for name in figures),
+        *pages,
+    ]
 
 
 ACOUSTIC_EXAMPLES = ["original", "vae_reconstruction", "resynthesis"]
@@ -166,6 +174,7 @@ def generated_tables_args(wildcards, input):
         f"--comparisons {input.comparisons}",
         f"--paper-table1 {input.paper_table1}",
         f"--copying {input.copying}",
+        f"--mos {input.mos}",
         f"--min-songs {config['evaluate']['min_songs']}",
     ]
     if input.generated_analyzability:
@@ -227,3 +236,20 @@ def training_curve_args(wildcards, input):
         f"{name}={path if path.endswith('.json') else str(Path(path, 'metrics.json'))}"
         for name, path in input.items()
     )
+
+
+def mos_kit_systems(wildcards):
+    """The generation folders the MOS kit plays (listen.mos.systems, all systems when empty)."""
+    names = config["listen"]["mos"]["systems"] or GEN_SYSTEMS
+    unknown = sorted(set(names) - set(GEN_SYSTEMS))
+    if unknown:
+        raise WorkflowError(
+            f"listen.mos.systems names {unknown}, not in generate.systems {GEN_SYSTEMS}"
+        )
+    return expand("results/generate/{gen_system}", gen_system=names)
+
+
+def mos_ratings_files(wildcards):
+    """Every ratings file raters handed back (listen.mos.ratings/*.json): a new one reruns the MOS."""
+    folder = Path(config["listen"]["mos"]["ratings"])
+    return sorted(str(p) for p in folder.glob("*.json")) if folder.is_dir() else []

@@ -24,6 +24,7 @@ rule tables:
         paper_table1=PAPER_TABLE1,
         generated_analyzability=generated_analyzability_table,
         copying=rules.copying.output.summary,
+        mos=rules.mos.output.mos,
     output:
         report(
             directory("results/tables"),

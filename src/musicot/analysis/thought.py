@@ -118,6 +118,21 @@ def dequantize(rvq_dir: Path, codes: np.ndarray) -> np.ndarray:
     return decode(load_rvq(rvq_dir), codes)
 
 
+def thought_frames(
+    codes: np.ndarray, rvq_dir: Path, anchor_text: np.ndarray, anchors: Sequence[str], window_s: float
+) -> pd.DataFrame:
+    """A drawn thought frame by frame: frame, start, end, code_<level>, and sim_<anchor>, the cosine of
+    the de-quantized frame with each anchor's text embedding (`anchor_text`: (A, d), `anchors` order)."""
+    sims = anchor_similarity(dequantize(rvq_dir, codes), anchor_text)
+    table = pd.DataFrame({"frame": np.arange(len(codes))})
+    table["start"], table["end"] = table["frame"] * window_s, (table["frame"] + 1) * window_s
+    for level in range(codes.shape[1]):
+        table[f"code_{level}"] = codes[:, level]
+    for a, anchor in enumerate(anchors):
+        table[f"sim_{anchor}"] = sims[:, a]
+    return table
+
+
 def _volume(rows: pd.DataFrame) -> pd.DataFrame:
     """A volume table with its columns even when empty (a song without truth or stems)."""
     return rows.reindex(columns=VOLUME_COLUMNS) if len(rows) else pd.DataFrame(columns=VOLUME_COLUMNS)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from musicot.config import load_config
@@ -32,27 +31,13 @@ from musicot.config import load_config
 log = logging.getLogger("musicot.generate")
 
 
-def thought_table(thought: np.ndarray, rvq_dir: Path, clap_model, window_s: float) -> pd.DataFrame:
-    """The drawn thought frame by frame with each anchor's cosine to its de-quantized embedding."""
-    from musicot.analysis.analyzability import anchor_similarity
-    from musicot.analysis.thought import dequantize
-    from musicot.clap.data import ANCHORS
-
-    sims = anchor_similarity(dequantize(rvq_dir, thought), clap_model.embed_text(list(ANCHORS)))
-    table = pd.DataFrame({"frame": np.arange(len(thought))})
-    table["start"], table["end"] = table["frame"] * window_s, (table["frame"] + 1) * window_s
-    for level in range(thought.shape[1]):
-        table[f"code_{level}"] = thought[:, level]
-    for a, anchor in enumerate(ANCHORS):
-        table[f"sim_{anchor}"] = sims[:, a]
-    return table
-
-
 def make_song(args: argparse.Namespace) -> dict:
     from transformers import PreTrainedTokenizerFast
 
     from musicot.acoustic.config import AcousticConfig
     from musicot.acoustic.sample import Renderer
+    from musicot.analysis.thought import thought_frames
+    from musicot.clap.data import ANCHORS
     from musicot.clap.model import load as load_clap
     from musicot.generate.conditions import eq5_tags, read_delta, tag_vectors, tag_vocabulary, tags_by_family
     from musicot.generate.hardware import hardware
@@ -119,7 +104,10 @@ def make_song(args: argparse.Namespace) -> dict:
     write_song(out / "song.flac", out / "song_tokens.npy", audio, renderer.codec.sample_rate, drawn.audio)
     if drawn.thought is not None:
         window_s = float(config["clap"]["window_s"])
-        thought_table(drawn.thought, paths["rvq"], clap, window_s).to_csv(out / "song_thought.csv", index=False)
+        anchor_text = clap.embed_text(list(ANCHORS))
+        thought_frames(drawn.thought, paths["rvq"], anchor_text, ANCHORS, window_s).to_csv(
+            out / "song_thought.csv", index=False
+        )
     audio_s = audio.shape[-1] / renderer.codec.sample_rate
     info = dict(
         prompt=args.prompt,

@@ -29,11 +29,40 @@ def _ci(low, high, digits: int = 3) -> str:
 
 
 def _mos(system: str, mos: pd.DataFrame | None) -> object:
-    """'3.52 [3.31, 3.73]' from the aggregated ratings, or NO_RATINGS."""
-    if mos is None or system not in set(mos["system"]):
+    """'3.52 [3.31, 3.73]' (the overall MOS from musicot.listen.ratings), or NO_RATINGS."""
+    if mos is None or mos.empty:
         return NO_RATINGS
-    row = mos[mos["system"] == system].iloc[0]
-    return f"{row['mos']:.2f} {_ci(row['ci_low'], row['ci_high'], 2)}"
+    rows = (
+        mos[(mos["system"] == system) & (mos["dimension"] == "overall")]
+        if "dimension" in mos
+        else mos[mos["system"] == system]
+    )
+    if rows.empty:
+        return NO_RATINGS
+    row = rows.iloc[0]
+    return f"{row['mos']:.2f} {_ci(row['ci_low'], row['ci_high'], 2)}".strip()
+
+
+def mos_table(mos: pd.DataFrame | None, paper: Mapping) -> pd.DataFrame:
+    """MOS per system and dimension with its CI and how many ratings and raters it rests on, beside the
+    paper's single MOS; one row saying NO_RATINGS when no ratings file was accepted."""
+    paper_mos = {e["system"]: e.get("MOS") for e in paper.get("own", []) if "system" in e}
+    if mos is None or mos.empty:
+        return pd.DataFrame([{"system": "all", "dimension": "", "MOS": NO_RATINGS, "paper MOS": ""}])
+    rows = []
+    for r in mos.itertuples():
+        rows.append(
+            {
+                "system": r.system,
+                "dimension": r.dimension,
+                "MOS": round(float(r.mos), 3),
+                "95% CI": _ci(None if pd.isna(r.ci_low) else r.ci_low, None if pd.isna(r.ci_high) else r.ci_high, 2),
+                "ratings": int(r.n_ratings),
+                "raters": int(r.n_raters),
+                "paper MOS": paper_mos.get(r.system, "") if r.dimension == "overall" else "",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def system_row(metrics: Mapping, mos: pd.DataFrame | None = None) -> dict:

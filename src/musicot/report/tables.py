@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--system-metrics", type=Path, nargs="*", help="results/metrics/<system>.json, Table 1 order")
     parser.add_argument("--comparisons", type=Path, help="results/metrics/comparisons.csv")
     parser.add_argument("--paper-table1", type=Path, help="workflow/resources/paper_table1.yaml")
-    parser.add_argument("--mos", type=Path, help="aggregated ratings (system, mos, ci_low, ci_high); none: n/a")
+    parser.add_argument("--mos", type=Path, help="results/metrics/mos.csv (musicot.listen.ratings); none: n/a")
     parser.add_argument("--generated-analyzability", type=Path, help="results/metrics/analyzability.csv")
     parser.add_argument("--separator-mono", type=Path, help="results/metrics/separator_mono.csv")
     parser.add_argument("--copying", type=Path, help="results/metrics/copying.csv")
@@ -351,7 +351,7 @@ def generated_tables(args: argparse.Namespace) -> None:
     import yaml
 
     from musicot.analysis.thought import PAPER_R
-    from musicot.report.table1 import analyzability_table, copying_table, orderings_table, table1
+    from musicot.report.table1 import analyzability_table, copying_table, mos_table, orderings_table, table1
 
     metrics = [json.loads(p.read_text()) for p in args.system_metrics]
     paper = yaml.safe_load(args.paper_table1.read_text()) if args.paper_table1 else {}
@@ -365,6 +365,13 @@ def generated_tables(args: argparse.Namespace) -> None:
         f"{hardware}) beside the paper's rows (arXiv 2503.19611, 1B models, RTX 4090)."
     )
     write_table(table1(metrics, paper, mos), args.out, "table1", caption, precision=3)
+    n_raters = 0 if mos is None or mos.empty else int(mos["n_raters"].max())
+    caption = (
+        f"MOS from the listening kit (results/listening/mos): {n_raters} raters, 1-5 per dimension, mean with a "
+        "Student-t 95% CI over ratings; overall is the mean of the dimensions (Table 1's MOS). The paper: 10 "
+        "professionals, one MOS per system."
+    )
+    write_table(mos_table(mos, paper), args.out, "mos", caption, precision=3)
     if args.comparisons:
         caption = (
             "The paper's orderings on FAD: difference to full MusiCoT, ours with a paired bootstrap CI over prompts."
