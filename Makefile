@@ -16,12 +16,17 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm espeak-ng libsndfile1 sox
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps run test lint format clean
+.PHONY: setup system-deps test-deps run test lint format clean
 
 setup: system-deps $(STAMP)
 
-system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# The tests also drive the listening pages in a real browser: Debian's chromium (playwright's own
+# browser download cannot work offline), with a font for the page screenshots.
+TEST_APT_PACKAGES := chromium fonts-dejavu-core
+
+# $(call apt-install,packages): install what is missing as root, or say how to as a user.
+define apt-install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -31,6 +36,13 @@ system-deps:
 	    echo "install them as root: sudo apt-get install$$missing, then rerun make" >&2; exit 1; \
 	  fi; \
 	fi
+endef
+
+system-deps:
+	$(call apt-install,$(APT_PACKAGES))
+
+test-deps:
+	$(call apt-install,$(TEST_APT_PACKAGES))
 
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +56,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt pyprojec
 run: setup
 	snakemake --cores all  # rule all: results/tables and results/figures
 
-test: setup
+test: setup test-deps
 	pytest -q tests
 
 lint: setup

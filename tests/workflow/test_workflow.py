@@ -260,6 +260,11 @@ def _switch_to_a_folder_of_songs(tmp_path: Path) -> None:
         assert thought.loc[thought.part == part, "metric"].str.startswith("absent: ").all(), part
     old_rows = set(pd.read_csv(io.StringIO(before["thought.csv"])).itertuples(index=False))
     assert not old_rows & set(thought.itertuples(index=False))
+    # the synth songs' ratings file rates a kit that is gone: rejected by name, Table 1 has no MOS again
+    rejected = pd.read_csv(tmp_path / "results/metrics/mos_rejected.tsv", sep="\t")
+    assert len(rejected) == 1 and "rates kit" in rejected["problem"].item(), rejected
+    table1 = pd.read_csv(tmp_path / "results/tables/table1.csv")
+    assert (table1.loc[table1["source"] == "this run", "MOS"] == "n/a (no ratings)").all()
     windows = pd.read_parquet(tmp_path / "results/analysis/thought_windows.parquet")
     assert set(windows["song_id"]) == set(tracks.loc[tracks.split == "valid", "song_id"])
     # the synth run's stems and separator are set aside, not deleted, and not used
@@ -353,6 +358,8 @@ def _check_generation(tmp_path: Path) -> None:
     kit = (tmp_path / "results/listening/mos/index.html").read_text()
     assert "musicot" not in kit.split('<script id="kit"')[1].split("</script>")[0].replace("musicot-mos", "")
     assert (tmp_path / "results/listening/mos_key.json").exists()
+    _check_pages_in_the_browser(tmp_path)
+    _check_the_report(tmp_path)
     # one figure deleted and asked for again: exactly its own job reruns
     (tmp_path / "results/figures/rtf_breakdown.pdf").unlink()
     result = snakemake(tmp_path, "-n", "--cores", "1", "results/figures/rtf_breakdown.pdf", config=TINY)
@@ -372,6 +379,50 @@ def _check_generation(tmp_path: Path) -> None:
     info = json.loads((tmp_path / "song/song.json").read_text())
     assert info["thought_frames"] >= 1 and (tmp_path / "song/song.flac").stat().st_size > 0
     assert len(pd.read_csv(tmp_path / "song/song_thought.csv")) == info["thought_frames"]
+
+
+def _check_pages_in_the_browser(tmp_path: Path) -> None:
+    """The pages in headless Chromium: songs play, thoughts draw, links resolve; a kit rated there counts."""
+    from tests.listen.browser import audio_states, broken_images, chromium_page, open_file, rate_kit
+
+    pages = tmp_path / "results/pages"
+    with chromium_page() as page:
+        for name in ("index.html", "base.html", "musicot.html", "references.html"):
+            open_file(page, pages / name)
+            states = audio_states(page)
+            assert states and all(s["error"] is None and s["duration"] > 0 for s in states), (name, states)
+            assert broken_images(page) == [], name
+            links = page.eval_on_selector_all("a[href]", "nodes => nodes.map(n => n.getAttribute('href'))")
+            for link in links:
+                assert (pages / link.split("#")[0]).resolve().exists(), (name, link)
+        assert page.js_errors == []
+        open_file(page, tmp_path / "results/listening/mos/index.html")
+        assert all(s["error"] is None for s in audio_states(page))
+        (tmp_path / "ratings/mos").mkdir(parents=True)
+        rated = rate_kit(page, lambda sample, dim: 1 + len(sample + dim) % 5, "tester", tmp_path / "ratings/mos")
+        assert page.js_errors == []
+    # the ratings file is a new input of the mos rule: MOS reaches Table 1
+    result = snakemake(tmp_path, "--cores", "2", "results/tables", config=TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ratings = pd.read_csv(tmp_path / "results/metrics/mos_ratings.csv")
+    assert set(ratings["file"]) == {str(rated.relative_to(tmp_path))} and len(ratings) == 2 * 3
+    table1 = pd.read_csv(tmp_path / "results/tables/table1.csv")
+    ours = table1[table1["source"] == "this run"].set_index("system")
+    assert ours["MOS"].str.match(r"^\d\.\d+ \[").all(), ours["MOS"]
+    assert "1 raters" in (tmp_path / "results/tables/mos.md").read_text().splitlines()[0]
+
+
+def _check_the_report(tmp_path: Path) -> None:
+    """`snakemake --report` holds every table and figure, each with its own caption."""
+    result = snakemake(tmp_path, "--report", "results/report.html", config=TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (tmp_path / "results/report.html").read_text()
+    for name in (*GENERATED_TABLES, "corpus", "prep_quality", "thought", "semantic", "acoustic"):
+        assert f"results/tables/{name}.csv" in report, name
+    for figure in (tmp_path / "results/figures").glob("*.png"):
+        assert f"results/figures/{figure.name}" in report, figure.name
+    assert "its caption is the first line" not in report  # no table fell through to the generic caption
+    assert "The paper's orderings on FAD" in report and "MOS per system and dimension" in report
 
 
 def test_ingest_run_records_broken_files(tmp_path):

@@ -29,8 +29,9 @@ rule tables:
         report(
             directory("results/tables"),
             patterns=["{name}.csv"],
-            caption="../report/corpus.rst",
+            caption="../report/tables.rst",
             category="Tables",
+            labels={"table": "{name}"},
         ),
     log:
         "logs/report/tables.log",
