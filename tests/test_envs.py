@@ -34,7 +34,8 @@ def test_env_files_mirror_requirements():
         for package, version in pins.items():
             assert required.get(package) == version, f"envs/{name}: {package}=={version} differs from requirements.txt"
     mirrored = set().union(*map(set, envs.values()))
-    tools_only = {"snakemake"}  # runs the workflow; not needed inside a rule's environment
+    # run the workflow and submit its jobs; not needed inside a rule's environment
+    tools_only = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep"}
     assert set(required) - mirrored - tools_only == set(), "requirements not mirrored in any env file"
 
 

@@ -92,14 +92,6 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert resumed["eval"] == full["eval"]
 
 
-def test_only_rank_zero_writes_under_ddp(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    model, opt, _ = _setup()
-    train_loop(model, opt, _next_batch, _loss, _cfg(max_steps=5), tmp_path)
-    assert not (tmp_path / STATE_FILE).exists()
-
-
 def test_saved_state_is_kept_for_the_same_run_and_dropped_for_another(tmp_path):
     run = {"seed": 1, "data": [("song", "sha1")]}  # run.json gives the tuples back as lists
     discard_stale_state(tmp_path, run)

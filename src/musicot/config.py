@@ -107,11 +107,15 @@ def start_cli(threads: int) -> None:
     """What a stage CLI does first: INFO logging with timestamps, torch CPU threads (0 keeps the default)."""
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from musicot import distributed
+
+    logging.basicConfig(level=distributed.log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if threads:
         import torch
 
-        torch.set_num_threads(threads)
+        from musicot.distributed import threads_per_process
+
+        torch.set_num_threads(threads_per_process(threads))
 
 
 def section_json(config: Mapping[str, Any], *keys: str) -> str:

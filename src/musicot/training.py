@@ -15,8 +15,12 @@ A run whose data teaches nothing is refused early: if over the first steps of a 
 raised before any checkpoint or model is written, instead of saving weights that only look
 trained.
 
-Distributed runs are detected as nanoGPT does (RANK / WORLD_SIZE in the environment); for
-now that only means rank 0 alone writes checkpoints and logs.
+Under torchrun (WORLD_SIZE > 1, see `musicot.distributed`) the loop is data-parallel: every
+process draws the step's global batch and trains on its slice, gradients are averaged before each
+optimizer step, rank 0's weights are broadcast at the start, and rank 0 alone writes checkpoints
+(holding every rank's RNG state, so a resume is exact per process) and logs. Losses are logged as
+the mean over processes. When the loop ends, the other ranks leave the process group and exit, so
+whatever a trainer does after `train_loop` (saving the model, final metrics) happens once.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from musicot import distributed
 
 log = logging.getLogger("musicot.training")
 
@@ -59,13 +65,6 @@ class LoopConfig:
     grad_accum: int = 1  # micro-batches per optimizer step: next_batch(step) then returns a list of them
     clip_norm: float = 0.0  # clip the gradient norm to this before each step (0: no clipping)
     autocast: str = ""  # "bf16": forward passes under bf16 autocast (CUDA only; ignored on CPU)
-
-
-def _rank() -> int:
-    """This process' rank under torchrun (RANK when WORLD_SIZE > 1); 0 for a plain process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return int(os.environ.get("RANK", "0"))
-    return 0
 
 
 def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
@@ -108,11 +107,14 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_state(path: Path, model, optimizer, scheduler, step: int, history: dict, pending=(0.0, 0)) -> None:
+def save_state(
+    path: Path, model, optimizer, scheduler, step: int, history: dict, pending=(0.0, 0), rng: list | None = None
+) -> None:
     """Write the full training state atomically (temp file, then os.replace).
 
     `pending` is the (loss sum, count) of the log interval in progress, so a resumed run
-    logs the same interval means as an uninterrupted one.
+    logs the same interval means as an uninterrupted one. `rng`: every process' RNG states in
+    rank order (a data-parallel run); this process' own when None.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -122,7 +124,7 @@ def save_state(path: Path, model, optimizer, scheduler, step: int, history: dict
         "step": step,
         "history": history,
         "pending": (float(pending[0]), pending[1]),
-        "rng": _rng_states(),
+        "rng": rng if rng is not None else _rng_states(),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -137,7 +139,11 @@ def load_state(path: Path, model, optimizer, scheduler) -> tuple[int, dict, tupl
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
-    _set_rng_states(state["rng"])
+    rng = state["rng"]
+    if isinstance(rng, list):  # a data-parallel run's: this rank's own, when it ran with as many processes
+        w = distributed.world()
+        rng = rng[w.rank] if len(rng) == w.size else rng[0]
+    _set_rng_states(rng)
     return state["step"], state["history"], state["pending"]
 
 
@@ -167,9 +173,15 @@ def train_loop(
     optimizer without parameters (the RVQ's EMA codebooks learn outside it) is not probed,
     nor is a resumed run (its checkpoint was only written after the probe passed).
     """
-    rank = _rank()
-    master = rank == 0
+    w = distributed.init()
+    rank, master = w.rank, w.master
     state_path = Path(state_dir) / STATE_FILE
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
+    if w.size > 1 and not trained:
+        raise ValueError(
+            f"{state_dir}: this trainer's optimizer owns no parameters (it learns in buffers, as the RVQ's EMA "
+            f"codebooks do), so its {w.size} processes could not stay in step: run it as one process"
+        )
     # Each rank draws different random numbers (nanoGPT's seed offset); rank 0 uses the seed itself.
     seed_everything(cfg.seed + rank)
     step, history = 0, {"train": [], "eval": [], "seed": cfg.seed, "wall_s": 0.0}
@@ -179,6 +191,7 @@ def train_loop(
         step, history, (loss_sum, n_sum) = load_state(state_path, model, optimizer, scheduler)
         if master:
             log.info("resumed from %s at step %d", state_path, step)
+    distributed.broadcast_module(model)  # one starting point for every process (each seeded its own init)
 
     def run_eval() -> None:
         if evaluate is None or (history["eval"] and history["eval"][-1][0] == step):
@@ -192,11 +205,13 @@ def train_loop(
             log.info("step %d eval %s", step, " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
     def checkpoint() -> None:
+        # collective: every rank gives its RNG state and its share of the pending loss
+        rng = distributed.gather_objects(_rng_states(), w.size) if w.size > 1 else None
+        pending = (distributed.mean_over_processes(loss_sum, w.size), n_sum)
         if master:
-            save_state(state_path, model, optimizer, scheduler, step, history, (loss_sum, n_sum))
+            save_state(state_path, model, optimizer, scheduler, step, history, pending, rng)
 
     # Probed over the first steps of a fresh run only (see above), so the check costs nothing later on.
-    trained = [p for group in optimizer.param_groups for p in group["params"]]
     probe_until = min(cfg.log_every, cfg.checkpoint_every, cfg.max_steps) if step == 0 and trained else 0
     signal = False
 
@@ -210,7 +225,8 @@ def train_loop(
     )
     while step < cfg.max_steps:
         optimizer.zero_grad(set_to_none=True)
-        loss = _accumulate(model, loss_fn, next_batch(step), cfg)
+        loss = _accumulate(model, loss_fn, next_batch(step), cfg, w)
+        distributed.average_grads(trained, w.size)
         if cfg.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(trained, cfg.clip_norm)
         if step < probe_until and not signal:
@@ -221,6 +237,8 @@ def train_loop(
         step += 1
         loss_sum, n_sum = loss_sum + loss.detach(), n_sum + 1
         bar.update(1)
+        if step == probe_until:
+            signal = distributed.any_over_processes(signal, w.size)
         if step == probe_until and not signal:
             bar.close()
             raise NoLearningSignal(
@@ -231,7 +249,7 @@ def train_loop(
                 "no checkpoint or model was written"
             )
         if step % cfg.log_every == 0 or step == cfg.max_steps:
-            mean = float(loss_sum) / n_sum
+            mean = distributed.mean_over_processes(loss_sum, w.size) / n_sum
             history["train"].append((step, mean))
             loss_sum, n_sum = 0.0, 0
             bar.set_postfix(loss=f"{mean:.4g}")
@@ -244,16 +262,25 @@ def train_loop(
             checkpoint()
     bar.close()
     history["wall_s"] = wall0 + time.perf_counter() - t0
+    if w.size > 1:
+        distributed.finish()
+        if not master:  # rank 0 alone goes on to save the model and write metrics
+            raise SystemExit(0)
     return history
 
 
-def _accumulate(model: torch.nn.Module, loss_fn: Callable, batch: Any, cfg: LoopConfig) -> torch.Tensor:
-    """Backward of one optimizer step's micro-batches (one unless cfg.grad_accum > 1); returns their mean loss."""
+def _accumulate(
+    model: torch.nn.Module, loss_fn: Callable, batch: Any, cfg: LoopConfig, w: distributed.World | None = None
+) -> torch.Tensor:
+    """Backward of one optimizer step's micro-batches (one unless cfg.grad_accum > 1), each cut to this
+    process' slice; returns their mean loss."""
     micro = batch if cfg.grad_accum > 1 else [batch]
     if len(micro) != cfg.grad_accum:
         raise ValueError(f"next_batch gave {len(micro)} micro-batches for grad_accum {cfg.grad_accum}")
     # The RVQ learns in EMA buffers and owns no parameter: its tensors still say where it runs.
     device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    # batches are drawn on the CPU (NumPy, per-step RNG); each process moves only its own slice
+    micro = [distributed.to_device(distributed.shard(part, w or distributed.World()), device) for part in micro]
     bf16 = cfg.autocast == "bf16" and device.type == "cuda"
     total = torch.zeros((), device=device)
     for part in micro:

@@ -16,11 +16,15 @@ rule train_vae:
         "../../envs/acoustic.yaml"
     # One thread: a small convolutional model gains little from a second one, which another job can use.
     threads: 1
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg("seed", "acoustic"),
         state="results/acoustic/state/vae",
     shell:
-        "python -m musicot.acoustic.train_vae --config {params.cfg:q} --tracks {input.tracks} "
+        "{params.launch} musicot.acoustic.train_vae --config {params.cfg:q} --tracks {input.tracks} "
         "--out {output.model} --state {params.state} --threads {threads} > {log} 2>&1"
 
 
@@ -61,12 +65,16 @@ rule train_dit:
         "../../envs/acoustic.yaml"
     # One thread: measured 0.18 s per step beside another job, against ~1 s with two threads fighting it.
     threads: 1
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg("seed", "acoustic", "semantic"),
         clap=subpath(input.windows, parent=True),
         state="results/acoustic/state/dit",
     shell:
-        "python -m musicot.acoustic.train_dit --config {params.cfg:q} --tracks {input.tracks} "
+        "{params.launch} musicot.acoustic.train_dit --config {params.cfg:q} --tracks {input.tracks} "
         "--latents {input.latents} --tokens {input.tokens} --clap {params.clap} --out {output.model} "
         "--state {params.state} --threads {threads} > {log} 2>&1"
 

@@ -17,12 +17,16 @@ rule train_clap:
     conda:
         "../../envs/clap.yaml"
     threads: 2
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg("seed", "clap"),
         out=subpath(output.model, parent=True),
         state="results/clap/state",
     shell:
-        "python -m musicot.clap.train train --config {params.cfg:q} --tracks {input.tracks} "
+        "{params.launch} musicot.clap.train train --config {params.cfg:q} --tracks {input.tracks} "
         "--out {params.out} --state-dir {params.state} --threads {threads} > {log} 2>&1"
 
 

@@ -45,6 +45,13 @@ def config_arg(*sections):
     return section_json(config, *sections)
 
 
+def train_launch(wildcards, resources):
+    """The start of each training command (params.launch), one process or torchrun's `gpu` processes
+    on each of the job's `nodes` (musicot.launch). Training rules declare both resources; the slurm
+    profile sets them."""
+    return f"python -m musicot.launch --procs {resources.gpu} --nodes {resources.nodes}"
+
+
 def corpus_parts(wildcards):
     """Part directories the corpus table is merged from, by corpus.source."""
     if config["corpus"]["source"] == "synth":

@@ -80,7 +80,11 @@ rule train_lm:
     conda:
         "../../envs/lm.yaml"
     threads: 1
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg(
             "seed",
             "lm.model",
@@ -95,7 +99,8 @@ rule train_lm:
         out=subpath(output.model, parent=True),
         state="results/lm/{system}/state",
     shell:
-        "OMP_NUM_THREADS={threads} python -m musicot.lm.train --config {params.cfg:q} --system {wildcards.system} "
+        "OMP_NUM_THREADS={threads} {params.launch} musicot.lm.train --config {params.cfg:q} "
+        "--system {wildcards.system} "
         "--data {params.data} --embeddings {input.embeddings} --tokenizer {params.tokenizer} "
         "--out {params.out} --state {params.state} > {log} 2>&1"
 

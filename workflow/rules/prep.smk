@@ -15,11 +15,15 @@ rule train_separator:
     conda:
         "../../envs/prep.yaml"
     threads: 2
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg("seed", "prep"),
         state="results/prep/state/separator",
     shell:
-        "python -m musicot.prep.separate train --config {params.cfg:q} --tracks {input.tracks} "
+        "{params.launch} musicot.prep.separate train --config {params.cfg:q} --tracks {input.tracks} "
         "--out {output} --state {params.state} --threads {threads} > {log} 2>&1"
 
 

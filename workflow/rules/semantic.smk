@@ -16,11 +16,15 @@ rule train_semantic:
     conda:
         "../../envs/lm.yaml"
     threads: 2
+    resources:
+        gpu=0,
+        nodes=1,
     params:
+        launch=train_launch,
         cfg=config_arg("seed", "semantic"),
         state="results/semantic/state",
     shell:
-        "python -m musicot.semantic.train --config {params.cfg:q} --tracks {input.tracks} "
+        "{params.launch} musicot.semantic.train --config {params.cfg:q} --tracks {input.tracks} "
         "--out {output.model} --state {params.state} --threads {threads} > {log} 2>&1"
 
 

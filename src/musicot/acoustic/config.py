@@ -97,6 +97,9 @@ class DitTrainConfig:
     eval_every: int
     checkpoint_every: int
     log_every: int
+    grad_accum: int = 1
+    bf16: bool = True
+    gradient_checkpointing: bool = False
 
 
 @dataclass(frozen=True)

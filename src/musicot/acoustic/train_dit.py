@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from musicot import distributed
 from musicot.acoustic.config import AcousticConfig, cli_config
 from musicot.acoustic.data import random_crops
 from musicot.acoustic.dit import AcousticDiT, build_dit, save_dit, v_objective
@@ -109,7 +110,12 @@ def train(
         "index_mean": index["mean"][:4],
         "songs": sorted(split.items()),
         "dit": {k: v for k, v in asdict(cfg.dit).items() if k != "sample"},
-        "train": {k: v for k, v in asdict(tc).items() if k not in ("eval_every", "checkpoint_every", "log_every")},
+        # how activations are kept changes memory, not the weights: such a state resumes
+        "train": {
+            k: v
+            for k, v in asdict(tc).items()
+            if k not in ("eval_every", "checkpoint_every", "log_every", "gradient_checkpointing")
+        },
     }
     discard_stale_state(state, run)
     seed_everything(cfg.seed)
@@ -124,12 +130,17 @@ def train(
         np.asarray(index["mean"]),
         np.asarray(index["std"]),
     )
+    device = distributed.device()  # under torchrun: this process' own GPU
+    model.to(device)
     train_data = load_songs(train_ids, latents, tokens_dir, claps, index)
     valid_data = load_songs(valid_ids, latents, tokens_dir, claps, index)
     eval_x, eval_t, eval_noise, eval_cond = valid_data.batch(
         model, n_frames, EVAL_CROPS, step_rng(cfg.seed, EVAL_STREAM, 0), (0.0, 0.0)
     )
     eval_uncond = unconditional(model, eval_cond)
+    eval_x, eval_t, eval_noise, eval_cond, eval_uncond = distributed.to_device(
+        (eval_x, eval_t, eval_noise, eval_cond, eval_uncond), device
+    )
 
     def evaluate(m: AcousticDiT) -> dict[str, float]:
         return {
@@ -137,14 +148,34 @@ def train(
             "valid_uncond_loss": float(v_objective(m, eval_x, eval_t, eval_noise, eval_uncond)),
         }
 
-    def next_batch(step: int):
-        return train_data.batch(
-            model, n_frames, tc.batch_size, step_rng(cfg.seed, TRAIN_STREAM, step), (tc.cond_dropout, tc.clap_dropout)
+    def micro_batch(step: int, micro: int):
+        # micro-batch 0 of a step is the whole step's batch without accumulation: the same draws
+        rng = (
+            step_rng(cfg.seed, TRAIN_STREAM, step)
+            if micro == 0
+            else np.random.default_rng([cfg.seed, TRAIN_STREAM, step, micro])
         )
+        return train_data.batch(model, n_frames, tc.batch_size, rng, (tc.cond_dropout, tc.clap_dropout))
+
+    def next_batch(step: int):
+        if tc.grad_accum == 1:
+            return micro_batch(step, 0)
+        return [micro_batch(step, m) for m in range(tc.grad_accum)]
+
+    if tc.gradient_checkpointing:
+        model.transformer.enable_gradient_checkpointing()
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = cosine_schedule(optimizer, tc.warmup_steps, tc.steps)
-    loop = LoopConfig(tc.steps, tc.eval_every, tc.checkpoint_every, tc.log_every, cfg.seed)
+    loop = LoopConfig(
+        tc.steps,
+        tc.eval_every,
+        tc.checkpoint_every,
+        tc.log_every,
+        cfg.seed,
+        grad_accum=tc.grad_accum,
+        autocast="bf16" if tc.bf16 else "",
+    )
     history = train_loop(
         model,
         optimizer,
@@ -162,7 +193,7 @@ def train(
         "songs": {"train": len(train_ids), "valid": len(valid_ids)},
         "walls_s": {"train": history["wall_s"], "total": time.perf_counter() - started},
     }
-    save_dit(model, out)
+    save_dit(model.cpu(), out)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=float))
     log.info("dit: %d steps in %.1f s, %s", tc.steps, history["wall_s"], history["eval"][-1][1])
     return metrics

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from musicot import distributed
 from musicot.acoustic.config import AcousticConfig, cli_config
 from musicot.acoustic.data import load_split_audio, random_crops
 from musicot.acoustic.vae import MultiScaleSTFTDiscriminator, VaeGan, build_vae, stft_loss, vae_gan_loss
@@ -73,11 +74,13 @@ def train(cfg: AcousticConfig, tracks_path: Path, out: Path, state: Path) -> dic
     }
     discard_stale_state(state, run)
     seed_everything(cfg.seed)
+    device = distributed.device()  # under torchrun: this process' own GPU
     model = VaeGan(
         build_vae(cfg.vae, cfg.sample_rate, cfg.channels),
         MultiScaleSTFTDiscriminator(cfg.vae.discriminator, cfg.channels),
-    )
-    stft = stft_loss(tc, cfg.sample_rate, cfg.channels)
+    ).to(device)
+    stft = stft_loss(tc, cfg.sample_rate, cfg.channels).to(device)
+    eval_x = eval_x.to(device)
     optimizer = torch.optim.AdamW(
         [
             {"params": list(model.vae.parameters()), "lr": tc.lr},
@@ -105,7 +108,7 @@ def train(cfg: AcousticConfig, tracks_path: Path, out: Path, state: Path) -> dic
     loop = LoopConfig(tc.steps, tc.eval_every, tc.checkpoint_every, tc.log_every, cfg.seed)
     history = train_loop(model, optimizer, next_batch, loss_fn, loop, state, evaluate=evaluate)
     out.mkdir(parents=True, exist_ok=True)
-    model.vae.save_pretrained(str(out))
+    model.cpu().vae.save_pretrained(str(out))
     n_params = lambda mod: int(sum(p.numel() for p in mod.parameters()))  # noqa: E731
     metrics = {
         "history": history,

@@ -36,12 +36,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
+from musicot import distributed
 from musicot.audio import resolve_corpus_path
 from musicot.clap import data as D
 from musicot.clap.compat import clap_module
 from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_spec, save
 from musicot.config import ConfigError, load_config
 from musicot.config import build as build_config
+from musicot.distributed import threads_per_process
 from musicot.prep.common import load_tracks, load_truth, write_quality
 from musicot.training import (
     LoopConfig,
@@ -234,9 +236,27 @@ def make_model(cfg: ClapConfig) -> ClapModel:
     return build(spec)
 
 
+def global_clip_loss() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """laion's ClipLoss over the step's global batch, also when its slices sit on several processes.
+
+    Under torchrun every process gathers the others' features (laion's own all-gather, without their
+    gradients) and computes the loss of the whole batch; its gradient then reaches only its own slice.
+    The shared loop averages gradients over processes, so each is scaled by the process count here:
+    the sum is the one-process gradient of the doubled batch. The value (the logged loss) is unchanged.
+    """
+    w = distributed.world()
+    clip = clap_module().ClipLoss(mlp_loss=False, cache_labels=False, rank=w.rank, world_size=w.size)
+
+    def fn(audio: torch.Tensor, text: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        loss = clip(audio, text, scale)
+        return loss if w.size == 1 else loss + (w.size - 1) * (loss - loss.detach())
+
+    return fn
+
+
 def clip_loss_fn():
     """laion's ClipLoss on the plain (non-MLP) features, as laion trains CLAP (batch: waves, tokens)."""
-    clip = clap_module().ClipLoss(mlp_loss=False, cache_labels=False)
+    clip = global_clip_loss()
 
     def fn(model: ClapModel, batch) -> torch.Tensor:
         waves, tokens = batch
@@ -257,7 +277,7 @@ def locked_clip_loss_fn(anchor_weight: float = 0.0):
     term ties each anchor to its own stem whatever else plays. The bias is a training-only
     parameter of `ClapModel`; the saved CLAP weights are laion's alone.
     """
-    clip = clap_module().ClipLoss(mlp_loss=False, cache_labels=False)
+    clip = global_clip_loss()
 
     def fn(model: ClapModel, batch) -> torch.Tensor:
         feats, tokens, *rest = batch
@@ -292,7 +312,9 @@ def tag_auc(model: ClapModel, waves: np.ndarray, windows: pd.DataFrame) -> dict[
     if not len(windows):
         return {}
     with torch.no_grad():
-        probs = torch.cat([model.audio_tags(torch.from_numpy(waves[i : i + 16])) for i in range(0, len(waves), 16)])
+        probs = torch.cat(
+            [model.audio_tags(torch.from_numpy(waves[i : i + 16])).cpu() for i in range(0, len(waves), 16)]
+        )
     scores = {s: probs[:, j].numpy() for j, s in enumerate(D.ANCHORS)}
     return {**anchor_auc(scores, windows, "tag_auc_"), **volume_r(scores, windows, "tag_r_")}
 
@@ -408,6 +430,7 @@ def train(
     if model is None:
         seed_everything(seed)  # the initial weights are part of the seeded run
         model = make_model(cfg)
+    model.to(distributed.device())  # under torchrun: this process' own GPU (the model moves its inputs)
     model.audio_regularize = cfg.audio_regularize
     if min(cfg.crop_s, cfg.window_s) < model.spec.min_clip_s:
         raise ConfigError(
@@ -540,7 +563,7 @@ def train(
         "config": asdict(cfg),
         "seed": seed,
     }
-    save(model, out_dir, extra={"clap": asdict(cfg)})
+    save(model.cpu(), out_dir, extra={"clap": asdict(cfg)})
     (Path(out_dir) / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2))
     return metrics
 
@@ -561,7 +584,7 @@ def text_table(captions: Sequence[str]) -> pd.DataFrame:
 def embed(cfg: ClapConfig, tracks_path: Path, model_dir: Path, out_dir: Path) -> dict:
     """Write windows.parquet/.npy, text.parquet/.npy, metrics.json and quality.csv; return the metrics."""
     started = time.perf_counter()
-    model = load(model_dir)
+    model = load(model_dir).to(distributed.device())  # the job's GPU when it has one (outputs come back as NumPy)
     sr = model.spec.sample_rate
     tracks, truths = load_corpus(tracks_path)
     windows = D.build_windows(tracks, truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
@@ -613,12 +636,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=distributed.log_level(), format="%(levelname)s %(name)s: %(message)s")
     config = load_config(a.config)
     cfg = build_config(ClapConfig, config["clap"])
     threads = a.threads if a.threads is not None else cfg.threads
     if threads:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads_per_process(threads))
     if a.command == "train":
         metrics = train(cfg, a.tracks, a.out, a.state_dir, seed=config["seed"])
         print(json.dumps(_json_safe({"valid": metrics["valid"], "train_wall_s": metrics["train_wall_s"]}), indent=2))

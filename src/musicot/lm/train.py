@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from musicot import distributed
 from musicot.config import ConfigError, load_config
 from musicot.lm.model import MusicLM, save_lm, size_from_config
 from musicot.lm.sequence import IGNORE, PART_AUDIO, PART_THOUGHT, Example, audio_token_count, example, pad_batch
@@ -178,9 +179,9 @@ def train(config: dict, system: str, data_dir: Path, embeddings_path: Path, out:
     if not train_songs:
         raise ConfigError(f"{data_dir}: no train-split song to train the LM on")
     max_audio = audio_token_count(lm["max_audio_s"], config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = distributed.device()  # under torchrun: this process' own GPU
     if tcfg["threads"]:
-        torch.set_num_threads(tcfg["threads"])
+        torch.set_num_threads(distributed.threads_per_process(tcfg["threads"]))
     seed = int(config["seed"])
     torch.manual_seed(seed)  # the same initial weights for both systems
     model = MusicLM.build(size_from_config(lm["model"]), vocab, embeddings.shape[1], system).to(device)
@@ -190,6 +191,8 @@ def train(config: dict, system: str, data_dir: Path, embeddings_path: Path, out:
             f"lm.model.max_positions {lm['model']['max_positions']} < the longest sequence ({longest} tokens): "
             "raise it or lower lm.max_audio_s / lm.max_lyric_tokens"
         )
+    if tcfg["gradient_checkpointing"]:
+        model.llama.gradient_checkpointing_enable()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     rest = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -213,7 +216,11 @@ def train(config: dict, system: str, data_dir: Path, embeddings_path: Path, out:
         "system": system,
         "lm": {k: lm[k] for k in ("model", "max_audio_s", "dropout")},
         # steps included: the cosine schedule spans them, so another count is another run.
-        "train": {k: v for k, v in tcfg.items() if k not in ("threads", "eval_every", "log_every")},
+        "train": {
+            k: v
+            for k, v in tcfg.items()
+            if k not in ("threads", "eval_every", "log_every", "gradient_checkpointing")  # memory, not weights
+        },
         "data": data_checksum(data_dir, embeddings),
         "batches": "per-step",
     }
@@ -269,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=distributed.log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from transformers import PreTrainedTokenizerFast
 
     train(load_config(args.config), args.system, args.data, args.embeddings, args.out, args.state)

@@ -121,9 +121,11 @@ def _row(song_id: str, line: int, text: str, start: float, end: float, source: s
 
 def load_whisper(cfg: AsrConfig) -> Transcriber:
     """A function (mono audio, sample rate) -> pipeline chunks, from the local checkpoint folder."""
+    import torch
     from transformers import pipeline
 
-    asr = pipeline("automatic-speech-recognition", model=str(cfg.checkpoint), device=-1)
+    device = 0 if torch.cuda.is_available() else -1  # the job's GPU when it has one
+    asr = pipeline("automatic-speech-recognition", model=str(cfg.checkpoint), device=device)
     if asr.tokenizer.pad_token is None:  # batching pads decoder outputs; Whisper pads with <|endoftext|>
         asr.tokenizer.pad_token = asr.tokenizer.eos_token
     sampling_rate = asr.feature_extractor.sampling_rate

@@ -44,6 +44,7 @@ from demucs.repo import AnyModelRepo, BagOnlyRepo, LocalRepo, ModelLoadingError
 from demucs.states import get_state
 from tqdm import tqdm
 
+from musicot import distributed
 from musicot.audio import read_audio, resample, to_stereo, write_flac
 from musicot.config import ConfigError, build, load_config
 from musicot.data.table import STEMS
@@ -232,7 +233,10 @@ def separate_mix(model: torch.nn.Module, mix: np.ndarray, sr: int, shifts: int, 
     mean, std = ref.mean(), ref.std()
     std = std if std > 0 else torch.ones(())
     with torch.no_grad():
-        out = apply_model(model, ((wav - mean) / std)[None], shifts=shifts, overlap=overlap, split=True)[0]
+        # on the job's GPU when it has one (demucs moves the model and each chunk; the song stays on the CPU)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        batch = ((wav - mean) / std)[None]
+        out = apply_model(model, batch, shifts=shifts, overlap=overlap, split=True, device=device)[0].cpu()
     out = out * std + mean
     if not torch.isfinite(out).all():
         raise SongError("non_finite", "separator output holds NaN or inf")
@@ -357,7 +361,7 @@ def _score(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=distributed.log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
     cfg = SeparationConfig.from_config(config)
     if args.threads:

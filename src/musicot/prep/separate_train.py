@@ -34,7 +34,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from musicot import distributed
 from musicot.data.table import STEMS
+from musicot.distributed import threads_per_process
 from musicot.prep.separate import (
     METRICS_FILE,
     TRAINED_NAME,
@@ -141,7 +143,8 @@ def _validation(bank: list[torch.Tensor], frames: int, seed: int, batch_size: in
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
         t0 = time.perf_counter()
-        estimate = torch.cat([model(mix_of(batch)) for batch in crops.split(batch_size)])
+        device = next(model.parameters()).device  # the trainer's (a GPU under torchrun)
+        estimate = torch.cat([model(mix_of(batch.to(device))).cpu() for batch in crops.split(batch_size)])
         sdrs = pooled_sdr(crops, estimate)
         metrics = {"loss": float(measure(estimate, crops))}
         metrics.update({f"sdr_{stem}": value for stem, value in zip(STEMS, sdrs, strict=True)})
@@ -164,7 +167,7 @@ def train_separator(
     Returns the trained model (eval mode) and the metrics written to metrics.json.
     """
     if threads:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads_per_process(threads))
     t0 = time.perf_counter()
     with_stems = tracks[tracks["stems_dir"] != ""]
     train, valid = (with_stems[with_stems["split"] == split] for split in ("train", "valid"))
@@ -187,7 +190,7 @@ def train_separator(
         run["steps"] = cfg.steps
     discard_stale_state(Path(state_dir), run)
     torch.manual_seed(seed)  # the initial weights (train_loop seeds again before stepping)
-    model = build_model(cfg)
+    model = build_model(cfg).to(distributed.device())  # under torchrun: this process' own GPU
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     warmup = max(1, round(WARMUP_FRACTION * cfg.steps))
     scheduler = cosine_schedule(optimizer, warmup, cfg.steps) if cfg.lr_schedule == "cosine" else None
@@ -203,7 +206,7 @@ def train_separator(
     loss_fn = separation_loss(cfg.loss)
     history = train_loop(model, optimizer, next_batch, loss_fn, loop, Path(state_dir), evaluate, scheduler)
     last = history["eval"][-1][1] if history["eval"] else {}
-    save_separator(model, cfg, Path(out_dir))
+    save_separator(model.cpu(), cfg, Path(out_dir))
     metrics = {
         "name": TRAINED_NAME,
         "params": sum(p.numel() for p in model.parameters()),

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Wav2Vec2BertForCTC, Wav2Vec2BertModel
 
+from musicot import distributed
 from musicot.prep.lyrics import align
 from musicot.semantic.config import CtcConfig
 from musicot.semantic.data import CTC_STREAM, line_span, span_mask
@@ -115,7 +116,7 @@ def pad(features: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def ctc_batch(lines: Lines, vocab: CharVocab, cfg: CtcConfig, rng: np.random.Generator):
-    """(features, attention mask, spec mask, targets (concatenated), target lengths) of one draw."""
+    """(features, attention mask, spec mask, targets (padded to the longest), target lengths) of one draw."""
     picks = rng.integers(len(lines), size=cfg.batch_size)
     x, attention = pad([lines.features[i] for i in picks])
     if cfg.mask_prob > 0:
@@ -123,8 +124,11 @@ def ctc_batch(lines: Lines, vocab: CharVocab, cfg: CtcConfig, rng: np.random.Gen
     else:
         mask = torch.zeros(attention.shape, dtype=torch.bool)
     targets = [vocab.encode(lines.texts[i]) for i in picks]
-    flat = torch.tensor([c for t in targets for c in t], dtype=torch.long)
-    return x, attention, mask, flat, torch.tensor([len(t) for t in targets], dtype=torch.long)
+    # padded (B, S), not concatenated: every tensor of a batch then splits along dim 0 over processes
+    padded = torch.zeros(len(targets), max(map(len, targets), default=0), dtype=torch.long)
+    for i, t in enumerate(targets):
+        padded[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+    return x, attention, mask, padded, torch.tensor([len(t) for t in targets], dtype=torch.long)
 
 
 def ctc_loss(model: Wav2Vec2BertForCTC, batch) -> torch.Tensor:
@@ -143,7 +147,8 @@ def transcribe(model: Wav2Vec2BertForCTC, lines: Lines, vocab: CharVocab, batch_
     for i in range(0, len(lines), batch_size):
         chunk = lines.features[i : i + batch_size]
         x, attention = pad(chunk)
-        logits = ctc_logits(model, x, attention, None)
+        device = next(model.parameters()).device
+        logits = ctc_logits(model, x.to(device), attention.to(device), None).cpu()
         out += [vocab.decode(greedy_decode(logits[j], len(f))) for j, f in enumerate(chunk)]
     return out
 
@@ -171,7 +176,7 @@ def train_ctc(
     """Fine-tune a CTC model started from `encoder` on `train` lines; CER on `valid` at every evaluation."""
     discard_stale_state(state_dir, run)
     seed_everything(seed)  # the new head's initial weights are part of the seeded run
-    model = ctc_model(encoder, len(vocab))
+    model = ctc_model(encoder, len(vocab)).to(distributed.device())  # under torchrun: this process' own GPU
 
     def evaluate(m: Wav2Vec2BertForCTC) -> dict[str, float]:
         if not len(valid):
@@ -191,4 +196,4 @@ def train_ctc(
         evaluate=evaluate,
         scheduler=scheduler,
     )
-    return model, history
+    return model.cpu(), history

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicot import distributed
 from musicot.semantic.config import FeatureConfig, ModelConfig, SslConfig
 from musicot.semantic.data import SSL_EVAL_STREAM, SSL_STREAM, crop_frames, random_crops, span_mask
 from musicot.semantic.model import BestRq
@@ -46,9 +47,11 @@ def train_ssl(
         raise ValueError("no train-split songs: the semantic encoder has nothing to train on")
     discard_stale_state(state_dir, run)
     seed_everything(seed)  # the initial weights and the random projection are part of the seeded run
-    model = BestRq(model_cfg, features, cfg)
+    device = distributed.device()  # under torchrun: this process' own GPU
+    model = BestRq(model_cfg, features, cfg).to(device)
     crop = crop_frames(list(train) + list(valid), round(cfg.crop_s / features.frame_s))
     eval_x, eval_mask = ssl_batch(valid or train, crop, EVAL_CROPS, cfg, step_rng(seed, SSL_EVAL_STREAM, 0))
+    eval_x, eval_mask = eval_x.to(device), eval_mask.to(device)
 
     def evaluate(m: BestRq) -> dict[str, float]:
         loss, acc = m(eval_x, eval_mask)
@@ -69,4 +72,4 @@ def train_ssl(
     )
     history["crop_frames"] = crop
     history["chance_acc"] = 1.0 / cfg.codebook_size
-    return model, history
+    return model.cpu(), history
