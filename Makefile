@@ -11,9 +11,10 @@ export HF_DATASETS_OFFLINE := 1
 # librosa's numba kernels compile once into this cache instead of in every process (~20 s each).
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
-# Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont, espeak-ng for the
-# sung vocals, libsndfile for soundfile, sox for inspecting audio by hand.
-APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm espeak-ng libsndfile1 sox
+# Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont (and a second one, TimGM6mb,
+# for the shifted evaluation corpus), espeak-ng for the sung vocals, libsndfile for soundfile, sox for
+# inspecting audio by hand.
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont espeak-ng libsndfile1 sox
 STAMP := $(VENV)/.installed
 
 .PHONY: setup system-deps test-deps run test lint format clean

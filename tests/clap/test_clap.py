@@ -224,6 +224,74 @@ def test_loudness_labels_follow_level_and_playing_time():
         np.testing.assert_allclose(labels, [expected[s] if s in named else 0.0 for s in D.ANCHORS], atol=1e-6)
 
 
+LEVELS = {"vocals": 0.1, "bass": 0.2 * 1.01, "drums": 0.3 * 1.02, "piano": 0.4 * 1.04, "other": 0.05 * 1.05}
+
+
+def test_remix_stem_gains_move_each_label_with_its_stem():
+    stems, truths, tracks = _stem_song()
+    windows = D.build_windows(tracks, truths, 4.0, 2.0, 0.01)
+    full = {s: 1.0 for s in D.ANCHORS}  # full level 1: labels are the level x gain, never clipped (max 0.83)
+    pool = D.TrainWindows(
+        windows, {"s": sum(stems.values())}, truths, SR, 4.0, 0.01,
+        stems={"s": stems}, remix_prob=1.0, loudness_ref=full, stem_gain_db=6.0,
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    vocal_labels = []
+    for _ in range(40):
+        wave, text, labels = pool.item(3, rng)  # 6-10 s: every stem but guitar plays
+        named = [s for s in D.ANCHORS if s in text.split(".")[0]]
+        assert set(np.flatnonzero(labels)) == {D.ANCHORS.index(s) for s in named}
+        for s in named:  # each label is its stem's level x a gain within +-6 dB
+            assert LEVELS[s] / 2 - 1e-6 <= labels[D.ANCHORS.index(s)] <= 2 * LEVELS[s] + 1e-6
+        # DC stems: the wave is the sum of the labelled stems (+ perhaps "other", at its own gain)
+        rest = wave[-1] - labels.sum()
+        assert abs(rest) < 1e-5 or LEVELS["other"] / 2 - 1e-5 <= rest <= 2 * LEVELS["other"] + 1e-5
+        if "vocals" in named:
+            vocal_labels.append(labels[0])
+    assert len(set(np.round(vocal_labels, 5))) > 5  # the gain is drawn per remix
+
+
+def test_cross_song_remix_is_labelled_from_its_source_song():
+    stems, truths, tracks = _stem_song()
+    half = {k: v * 0.5 for k, v in stems.items()}  # song t: the same stems at half level
+    frames = [
+        dict(song_id="t", stem=k, frame=f, start=f * 0.5, end=f * 0.5 + 0.5, rms=float(x[int((f + 0.5) * 0.5 * SR)]))
+        for k, x in half.items()
+        for f in range(24)
+    ]
+    truths = {**truths, **D.song_truths(pd.DataFrame(frames))}
+    windows = D.build_windows(tracks, truths, 4.0, 2.0, 0.01)
+    full = {s: 1.0 for s in D.ANCHORS}
+    pool = D.TrainWindows(
+        windows, {"s": sum(stems.values()), "t": sum(half.values())}, truths, SR, 4.0, 0.01,
+        stems={"s": stems, "t": half}, remix_prob=1.0, loudness_ref=full, cross_song_prob=1.0,
+    )  # fmt: skip
+    rng = np.random.default_rng(2)
+    sources = set()
+    for _ in range(40):
+        _, text, labels = pool.item(1, rng)  # 2-6 s of song s: vocals, piano (and other) play
+        named = [s for s in D.ANCHORS if s in text.split(".")[0]]
+        drawn = set()
+        for s in named:  # every stem comes from a random train song (s or t) and is labelled from it
+            label = labels[D.ANCHORS.index(s)]
+            assert label == pytest.approx(LEVELS[s], rel=1e-4) or label == pytest.approx(LEVELS[s] / 2, rel=1e-4)
+            drawn.add(round(label / LEVELS[s], 3))
+        if 0.5 in drawn:  # a stem of song t: the window's genre and mood no longer describe the remix
+            assert text.split(".")[1] == ""
+        sources |= drawn
+    assert sources == {0.5, 1.0}
+
+
+def test_random_eq_keeps_the_level_and_changes_the_timbre():
+    rng = np.random.default_rng(0)
+    wave = rng.standard_normal(SR).astype(np.float32)
+    shaped = D.random_eq(wave, SR, 9.0, rng)
+    assert np.sqrt(np.mean(shaped**2)) == pytest.approx(np.sqrt(np.mean(wave**2)), rel=1e-4)
+    bands = [np.abs(np.fft.rfft(x))[: SR // 2].reshape(8, -1).mean(axis=1) for x in (wave, shaped)]
+    ratio_db = 20 * np.log10(bands[1] / bands[0])
+    assert ratio_db.max() - ratio_db.min() > 3  # a curve over frequency, not a gain
+
+
 def test_volume_r_tracks_stem_volume():
     from musicot.clap.train import volume_r
 

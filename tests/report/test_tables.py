@@ -70,6 +70,23 @@ def test_thought_table_puts_each_number_beside_its_reference(tmp_path):
     assert [m for m in table.index if m.startswith("AUC")] == ["AUC vocals", "AUC bass", "AUC mean"]  # file order
 
 
+def test_shifted_rows_sit_beside_the_held_out_r_pooled_and_per_song(tmp_path):
+    *_, analysis, _ = _inputs(tmp_path)
+    shifted = analysis[analysis["stems"] == "truth"].assign(
+        corpus="shifted", r_pooled=[0.2, 0.3], r_per_song_mean=[0.7, 0.8]
+    )
+    shifted["n_songs"] = 16
+    table = thought_table(analyzability=analysis, shifted=shifted).set_index("metric")
+    per_song = table[table["part"] == "analyzability r"].loc["vocals: thought vs truth stems, per-song mean"]
+    assert (per_song["ours"], per_song["n"]) == (0.4, 3)
+    rows = table[table["part"] == "analyzability r, shifted corpus"]
+    assert len(rows) == 2 * 2 and set(rows["which is"]) == {"held-out corpus songs"}
+    pooled = rows.loc["vocals: thought vs truth stems, pooled"]
+    assert (pooled["ours"], pooled["compare with"], pooled["n"]) == (0.2, pytest.approx(0.512), 30)
+    song = rows.loc["vocals: raw CLAP vs truth stems, per-song mean"]
+    assert (song["ours"], song["compare with"], song["n"]) == (0.8, 0.5, 16)
+
+
 def test_rvq_without_valid_windows_reports_train(tmp_path):
     _, _, rvq, _, _ = _inputs(tmp_path)
     rvq = {**rvq, "valid": None, "train": rvq["valid"], "train_rows": 50}
@@ -94,7 +111,7 @@ def test_cli_writes_thought_in_three_formats(tmp_path):
     )
     csv = pd.read_csv(out / "thought.csv")
     assert list(csv.columns) == ["part", "metric", "ours", "compare with", "which is", "n"]
-    assert len(csv) == 6 + 7 + 3  # CLAP (2 recall, 3 AUC, wall time) + RVQ + analyzability
+    assert len(csv) == 6 + 7 + 3 + 2  # CLAP (2 recall, 3 AUC, wall time) + RVQ + analyzability (+ per song, truth)
     md = (out / "thought.md").read_text()
     assert "| vocals: thought vs truth stems" in md and "nan" not in md
     assert "\\begin{table}" in (out / "thought.tex").read_text()

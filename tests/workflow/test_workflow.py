@@ -57,6 +57,7 @@ TINY = {
         "log_every": 1,
     },
     "rvq": {"levels": 2, "codebook_size": 4, "kmeans_iters": 2, "steps": 2, "batch_size": 8, "eval_every": 1},
+    "analysis": {"shifted": {"n_songs": 2, "duration_s": [8, 10]}},
     "semantic": {
         "n_mels": 16,
         "n_tokens": 8,
@@ -323,7 +324,14 @@ def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
         for ext in ("pdf", "png"):
             assert (tmp_path / f"results/figures/{name}.{ext}").stat().st_size > 0
     thought = pd.read_csv(tmp_path / "results/tables/thought.csv")
-    assert {"CLAP", "RVQ (valid split)", "analyzability r"} <= set(thought["part"])
+    assert {"CLAP", "RVQ (valid split)", "analyzability r", "analyzability r, shifted corpus"} <= set(thought["part"])
+    # the shifted corpus: its own songs, analysed with the trained CLAP and RVQ, beside the held-out r
+    shifted = pd.read_csv(tmp_path / "results/analysis/thought_shifted.csv")
+    assert len(shifted) == 2 * 5 and set(shifted["corpus"]) == {"shifted"} and (shifted["n_songs"] <= 2).all()
+    rows = thought[thought.part == "analyzability r, shifted corpus"]
+    assert len(rows) == 2 * 2 * 5 and (rows["which is"] == "held-out corpus songs").all()
+    differences = pd.read_csv(tmp_path / "results/tables/shifted_corpus.csv")
+    assert "GM programs: guitar" in set(differences["property"])
     for rule in (*THOUGHT_RULES, "thought_timeline"):
         stage = "analysis" if rule.startswith("thought") else rule.split("_")[1]
         assert (tmp_path / f"benchmarks/{stage}/{rule}.tsv").exists(), rule

@@ -10,6 +10,8 @@ rule tables:
         clap_train=rules.train_clap.output.metrics,
         rvq=rules.train_rvq.output.metrics,
         analyzability=rules.thought_analyzability.output.table,
+        shifted=rules.thought_shifted.output.table,
+        shifted_corpus=rules.shifted_corpus.output.differences,
         semantic="results/semantic/quality.csv",
         lm=expand("results/lm/{system}/model/metrics.json", system=LM_SYSTEMS),
         nll=rules.lm_nll.output.csv,
@@ -49,7 +51,7 @@ rule tables:
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
         "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
-        "--analyzability {input.analyzability} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
+        "--analyzability {input.analyzability} --shifted {input.shifted} --shifted-corpus {input.shifted_corpus} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
         "--lm-nll {input.nll} --sampler-bench {input.sampler} --acoustic-quality {input.acoustic} "
         "--acoustic-metrics {input.acoustic_metrics} --acoustic-models {params.acoustic_models} --absent {params.absent:q} {params.generated} --out {output} > {log} 2>&1"
 

@@ -64,6 +64,7 @@ class AnalysisConfig:
     anchors: tuple[str, ...] = ANCHORS
     min_mean_volume: float = 0.01
     timeline_song: str = ""
+    shifted: Mapping | None = None  # the shifted corpus' settings (musicot.data.shifted reads them)
 
     @classmethod
     def from_config(cls, config: Mapping) -> AnalysisConfig:

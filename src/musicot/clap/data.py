@@ -267,6 +267,9 @@ class TrainWindows:
         crop_s: float | None = None,
         phrase_prob: float = 0.0,
         loudness_ref: Mapping[str, float] | None = None,
+        stem_gain_db: float = 0.0,
+        cross_song_prob: float = 0.0,
+        eq_db: float = 0.0,
     ) -> None:
         self.windows = windows.reset_index(drop=True)
         self.audio, self.truths = audio, truths
@@ -277,6 +280,8 @@ class TrainWindows:
         self.remix_prob = remix_prob
         self.phrase_prob = phrase_prob
         self.loudness_ref = dict(loudness_ref) if loudness_ref else None
+        self.stem_gain_db, self.cross_song_prob, self.eq_db = stem_gain_db, cross_song_prob, eq_db
+        self._songs = sorted(self.stems)  # remix sources, in a fixed order (draws depend only on the rng)
         self.crop_s = min(crop_s or window_s, window_s)
         self.n = round(window_s * sample_rate)
         self.n_crop = round(self.crop_s * sample_rate)
@@ -285,15 +290,51 @@ class TrainWindows:
         return len(self.windows)
 
     def _remix(self, song: str, start: float, active: dict[str, bool], rng: np.random.Generator):
-        """(wave, kept anchor activity) of a random subset of the active stems; None if nothing is active."""
+        """(wave, kept anchor activity, labels or None, own) of a random subset of the active stems; None if
+        nothing is active. `own`: every stem is the window's song's (its genre and mood still hold).
+
+        Each kept stem may come from another train song (`cross_song_prob`, at a random start: pairings of
+        instruments no song has), get its own gain (up to +-`stem_gain_db`: balances the corpus never mixes)
+        and a random EQ curve (up to +-`eq_db`, level kept: other timbres of the same instrument). Labels
+        then follow each stem's own source and gain; None when every stem is the window's own at unit gain
+        (the caller's labels hold)."""
         named = [s for s in ANCHORS if active.get(s) and s in self.stems[song]]
         if not named:
             return None
         keep = [s for s in named if rng.random() < 0.5] or [named[rng.integers(len(named))]]
         if active.get("other") and "other" in self.stems[song] and rng.random() < 0.5:
             keep.append("other")
-        wave = sum(crop(self.stems[song][s], start, self.n_crop, self.sample_rate) for s in keep)
-        return wave, {s: s in keep for s in ANCHORS}
+        if not (self.stem_gain_db or self.cross_song_prob or self.eq_db):
+            wave = sum(crop(self.stems[song][s], start, self.n_crop, self.sample_rate) for s in keep)
+            return wave, {s: s in keep for s in ANCHORS}, None, True
+        wave = np.zeros(self.n_crop, np.float32)
+        kept_active = {s: False for s in ANCHORS}
+        labels = np.zeros(len(ANCHORS), np.float32)
+        own = True  # every stem from this window's song: its genre and mood still describe the remix
+        for stem in keep:
+            source, at = song, start
+            if self.cross_song_prob and rng.random() < self.cross_song_prob:
+                source = self._songs[rng.integers(len(self._songs))]
+                longest = max(0.0, len(self.stems[source].get(stem, ())) / self.sample_rate - self.crop_s)
+                at = float(rng.uniform(0.0, longest))
+                own = own and source == song
+            if stem not in self.stems[source]:
+                continue
+            gain = 10 ** (rng.uniform(-self.stem_gain_db, self.stem_gain_db) / 20) if self.stem_gain_db else 1.0
+            part = crop(self.stems[source][stem], at, self.n_crop, self.sample_rate)
+            if self.eq_db:
+                part = random_eq(part, self.sample_rate, self.eq_db, rng)
+            wave += part * np.float32(gain)
+            if stem not in ANCHORS:
+                continue
+            truth = self.truths.get(source)
+            span = (at, at + self.crop_s)
+            kept_active[stem] = bool(truth is not None and truth.active(*span, self.active_rms)[stem])
+            if not kept_active[stem]:
+                continue
+            level = truth.loudness(*span, self.loudness_ref)[stem] if self.loudness_ref is not None else 1.0
+            labels[ANCHORS.index(stem)] = min(1.0, level * gain)
+        return wave, kept_active, labels, own
 
     def item(self, i: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, str, np.ndarray]:
         """(wave, caption, labels): labels per anchor stem (1/0 or loudness, see the class), NaN without truth."""
@@ -312,12 +353,12 @@ class TrainWindows:
         span = (start, start + self.crop_s)
         truth = self.truths.get(song)
         genre, mood = self.meta.get(song, (row.get("genre", ""), row.get("mood", "")))
-        remix = None
+        remix, remix_labels = None, None
         if truth is not None and song in self.stems and rng.random() < self.remix_prob:
             remix = self._remix(song, start, truth.active(*span, self.active_rms), rng)
         if remix is not None:
-            wave, active = remix
-            text = caption(active, genre, mood) if rng.random() < 0.5 else caption(active)
+            wave, active, remix_labels, own = remix
+            text = caption(active, genre, mood) if own and rng.random() < 0.5 else caption(active)
         elif truth is None:
             wave, text, active = crop(self.audio[song], start, self.n_crop, self.sample_rate), str(row["caption"]), {}
         else:
@@ -329,7 +370,9 @@ class TrainWindows:
         gain = 10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20) if self.gain_db > 0 else 1.0
         wave = wave * np.float32(gain)
         labels = _labels(active)
-        if self.loudness_ref is not None and truth is not None:
+        if remix_labels is not None:
+            labels = np.minimum(1.0, remix_labels * gain).astype(np.float32) if self.loudness_ref else remix_labels
+        elif self.loudness_ref is not None and truth is not None:
             level = truth.loudness(*span, self.loudness_ref)
             loud = np.array([level[s] for s in ANCHORS], dtype=np.float32)
             labels = np.where(labels > 0, np.minimum(1.0, loud * gain), labels).astype(np.float32)
@@ -342,6 +385,22 @@ class TrainWindows:
         items = [self.item(int(i), rng) for i in indices]
         waves = np.stack([w for w, _, _ in items]).astype(np.float32)
         return waves, [t for _, t, _ in items], np.stack([y for _, _, y in items])
+
+
+def random_eq(wave: np.ndarray, sample_rate: int, depth_db: float, rng: np.random.Generator) -> np.ndarray:
+    """`wave` through a random smooth EQ curve (up to +-depth_db over log frequency), at its own RMS.
+
+    Three random cosines over log2 frequency: tilts, bumps and notches an octave or more wide, the kind of
+    difference between two instruments' renderings of one family, not noise."""
+    spectrum = np.fft.rfft(wave)
+    octaves = np.log2(np.maximum(np.fft.rfftfreq(len(wave), 1.0 / sample_rate), 20.0) / 20.0)
+    curve = np.zeros_like(octaves)
+    for _ in range(3):
+        curve += np.cos(2 * np.pi * octaves / rng.uniform(1.5, 10.0) + rng.uniform(0, 2 * np.pi))
+    curve *= depth_db / 3.0
+    out = np.fft.irfft(spectrum * 10 ** (curve / 20), n=len(wave)).astype(np.float32)
+    before, after = float(np.sqrt(np.mean(wave**2))), float(np.sqrt(np.mean(out**2)))
+    return out * np.float32(before / after) if after > 0 else out
 
 
 def _labels(active: Mapping[str, object]) -> np.ndarray:

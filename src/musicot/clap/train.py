@@ -77,6 +77,9 @@ class ClapConfig:
     gain_db: float = 3.0
     remix_prob: float = 0.5
     phrase_prob: float = 0.5
+    remix_stem_gain_db: float = 0.0
+    remix_cross_song: float = 0.0
+    remix_eq_db: float = 0.0
     crop_s: float = 3.0
     audio_regularize: bool = False
     tag_steps: int = 400
@@ -459,6 +462,9 @@ def train(
         stems=stems,
         remix_prob=cfg.remix_prob,
         loudness_ref=loudness_ref,
+        stem_gain_db=cfg.remix_stem_gain_db,
+        cross_song_prob=cfg.remix_cross_song,
+        eq_db=cfg.remix_eq_db,
     )
     pool = D.TrainWindows(train_w, audio, truths, sr, cfg.window_s, cfg.active_rms, crop_s=cfg.crop_s, **augment)
     if not len(pool):

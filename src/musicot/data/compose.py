@@ -8,7 +8,8 @@ measures: each instrument enters and leaves independently of the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from musicot.data import lyrics as lyric_bank
 from musicot.data.styles import (
     CRASH,
     FORMS,
+    GM_TAGS,
     HIGH_TOM,
     LOW_TOM,
     MOODS,
@@ -24,6 +26,7 @@ from musicot.data.styles import (
     SCALES,
     SECTION_ENERGY,
     SNARE,
+    STANDARD_KIT,
     STYLES,
     VOCAL_RANGE,
     Style,
@@ -82,6 +85,31 @@ class SynthConfig:
     genres: tuple[str, ...]
     stem_gain_db: StemGains
     voice: VoiceConfig
+    effects: bool = False
+
+
+@dataclass(frozen=True)
+class ShiftConfig:
+    """How a song of the shifted evaluation corpus departs from the built-in one (analysis.shifted of
+    the schema; musicot.data.shifted). Every value is drawn per song from these sets, which the
+    schema's defaults keep outside what the STYLES of the training corpus use."""
+
+    programs: Mapping[str, tuple[int, ...]]  # pitched stem -> GM programs
+    drum_kits: tuple[int, ...]
+    tempo: tuple[tuple[int, int], ...]  # BPM ranges
+    modes: tuple[str, ...]
+    section_gain_db: float  # each stem's level in each section moves by up to +-this
+    absent_fraction: float  # share of songs with one instrument stem silent throughout
+
+
+# Song i of the shifted corpus draws from rng [seed, SHIFT_STREAM, i], the built-in corpus' from
+# [seed, i]: no song of one can share its random stream with a song of the other.
+SHIFT_STREAM = 7_919
+
+
+def rng_key(index: int, seed: int, shifted: bool = False) -> tuple[int, ...]:
+    """The entropy song `index` is composed from."""
+    return (seed, SHIFT_STREAM, index) if shifted else (seed, index)
 
 
 @dataclass(frozen=True)
@@ -138,6 +166,9 @@ class SongPlan:
     parts: dict[str, Part]
     words: list[LyricWord]
     lines: list[str]
+    # stem -> dB per section, applied to the rendered stem (the shifted corpus; empty: none)
+    section_gain_db: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    absent: str = ""  # an instrument stem the composer left out throughout (the shifted corpus)
 
     @property
     def key(self) -> str:
@@ -166,14 +197,21 @@ def song_id_for(index: int) -> str:
     return f"synth{index:05d}"
 
 
-def compose_song(index: int, cfg: SynthConfig, seed: int) -> SongPlan:
-    """The full plan of song `index`; identical for identical (index, cfg, seed)."""
-    rng = np.random.default_rng([seed, index])
+def compose_song(index: int, cfg: SynthConfig, seed: int, shift: ShiftConfig | None = None) -> SongPlan:
+    """The full plan of song `index`; identical for identical (index, cfg, seed, shift).
+
+    With `shift` the song is one of the shifted evaluation corpus: its own random stream
+    (`rng_key`), GM programs, drum kit, mode and tempo from the shift's sets, per-section stem
+    gains and, for some songs, one instrument left out."""
+    rng = np.random.default_rng(list(rng_key(index, seed, shift is not None)))
     genre = str(cfg.genres[rng.integers(len(cfg.genres))])
     style = STYLES[genre]
     mood = str(style.moods[rng.integers(len(style.moods))])
     mode = MOODS[mood][0]
     tempo = int(rng.integers(style.tempo[0], style.tempo[1] + 1))
+    kit = STANDARD_KIT
+    if shift is not None:
+        style, mode, tempo, kit = _shifted_style(style, shift, rng)
     tonic = int(rng.integers(12))
     gender = "none" if rng.random() < cfg.instrumental_fraction else str(rng.choice(["male", "female"]))
     bar_s = 240.0 / tempo
@@ -185,8 +223,12 @@ def compose_song(index: int, cfg: SynthConfig, seed: int) -> SongPlan:
     progressions = {lab: PROGRESSIONS[mode][rng.integers(len(PROGRESSIONS[mode]))] for lab in SECTION_ENERGY}
     chords = _bar_chords(sections, progressions, tonic, mode, style.sevenths)
 
+    absent, gains = "", {}
+    if shift is not None:
+        sections, absent, gains = _shift_arrangement(sections, shift, rng)
     timing = _Timing(bar_s, style.swing)
     parts = {"drums": _drum_part(style, sections, timing, rng)}
+    parts["drums"].program = kit
     for stem in PITCHED_STEMS:
         parts[stem] = _pitched_part(stem, getattr(style, stem), sections, chords, tonic, mode, timing, rng)
     words, lines = _vocal_part(mood, gender, sections, chords, timing, rng) if gender != "none" else ([], [])
@@ -205,7 +247,40 @@ def compose_song(index: int, cfg: SynthConfig, seed: int) -> SongPlan:
         parts=parts,
         words=words,
         lines=lines,
+        section_gain_db=gains,
+        absent=absent,
     )
+
+
+def _shifted_style(style: Style, shift: ShiftConfig, rng: np.random.Generator) -> tuple[Style, str, int, int]:
+    """(style with the shift's GM programs, mode, tempo, drum kit): the same grooves and playing patterns
+    voiced by instruments, in modes and at tempos the built-in corpus never uses."""
+    voices = {}
+    for stem in PITCHED_STEMS:
+        program = int(rng.choice(shift.programs[stem]))
+        voice = getattr(style, stem)
+        voices[stem] = replace(voice, program=program, tag=GM_TAGS.get(program, stem))
+    mode = str(shift.modes[rng.integers(len(shift.modes))])
+    low, high = shift.tempo[rng.integers(len(shift.tempo))]
+    tempo = int(rng.integers(low, high + 1))
+    kit = int(rng.choice(shift.drum_kits))
+    return replace(style, **voices), mode, tempo, kit
+
+
+def _shift_arrangement(
+    sections: list[Section], shift: ShiftConfig, rng: np.random.Generator
+) -> tuple[list[Section], str, dict[str, tuple[float, ...]]]:
+    """(sections without the absent stem, that stem or "", each stem's gain in dB per section)."""
+    absent = ""
+    if rng.random() < shift.absent_fraction:
+        absent = str(rng.choice(["drums", *PITCHED_STEMS]))
+        sections = [replace(s, active=s.active - {absent}) for s in sections]
+    width = shift.section_gain_db
+    gains = {
+        stem: tuple(float(g) for g in rng.uniform(-width, width, len(sections)))
+        for stem in ("vocals", "drums", *PITCHED_STEMS)
+    }
+    return sections, absent, gains
 
 
 @dataclass(frozen=True)

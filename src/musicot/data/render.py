@@ -28,7 +28,7 @@ class _Synth:
     same notes land on different samples unless every part starts at the same block phase.
     """
 
-    def __init__(self, soundfont: str, sr: int) -> None:
+    def __init__(self, soundfont: str, sr: int, effects: bool = False) -> None:
         import fluidsynth  # deferred: needs the libfluidsynth system library
 
         if not Path(soundfont).is_file():
@@ -36,10 +36,13 @@ class _Synth:
                 f"SoundFont {soundfont} not found: run `make setup` (installs Debian's fluid-soundfont-gm) "
                 "or set corpus.synth.soundfont to a General MIDI .sf2 file"
             )
-        # Reverb and chorus would smear stems and make level truth depend on effect tails;
-        # FluidSynth reads these settings only when the synth is created.
-        effects_off = {"synth.reverb.active": 0, "synth.chorus.active": 0}
-        self.fs = fluidsynth.Synth(samplerate=float(sr), **effects_off)
+        # Off for the built-in corpus: reverb and chorus smear stems and tie level truth to effect
+        # tails. On for the shifted corpus, whose mixing is meant to differ. FluidSynth reads these
+        # settings only when the synth is created.
+        switch = int(effects)
+        self.fs = fluidsynth.Synth(
+            samplerate=float(sr), **{"synth.reverb.active": switch, "synth.chorus.active": switch}
+        )
         self.sfid = self.fs.sfload(soundfont)
         if self.sfid < 0:
             raise SoundFontError(f"FluidSynth could not load SoundFont {soundfont}")
@@ -88,13 +91,15 @@ def _write_float(*args) -> None:
         raise RuntimeError("fluid_synth_write_float failed")
 
 
-def render_parts(parts: Iterable[Part], n_samples: int, sr: int, soundfont: str) -> dict[str, np.ndarray]:
+def render_parts(
+    parts: Iterable[Part], n_samples: int, sr: int, soundfont: str, effects: bool = False
+) -> dict[str, np.ndarray]:
     """Stereo float32 (n_samples, 2) audio of each part, keyed by stem.
 
     One fresh synth per song: a synth's voice pool carries state from earlier notes, so a
     shared one would make a song's audio depend on which songs its shard rendered before.
     """
-    synth = _Synth(soundfont, sr)
+    synth = _Synth(soundfont, sr, effects)
     try:
         return {part.stem: _render_part(synth, part, n_samples, sr) for part in parts}
     finally:

@@ -149,6 +149,10 @@ PROGRESSIONS = {
     "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 3, 6, 2), (5, 6, 0, 0)),
 }
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+# Modes the built-in corpus never uses: the shifted evaluation corpus (musicot.data.shifted) plays in
+# them, on the progressions of the nearest of major/minor (degrees work on any seven-note scale).
+SCALES |= {"dorian": (0, 2, 3, 5, 7, 9, 10), "mixolydian": (0, 2, 4, 5, 7, 9, 10)}
+PROGRESSIONS |= {"dorian": PROGRESSIONS["minor"], "mixolydian": PROGRESSIONS["major"]}
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 # Song forms: section label sequences; compose.py fits one into the song length in whole bars.
@@ -162,3 +166,25 @@ SECTION_ENERGY = {"intro": 0.25, "verse": 0.6, "chorus": 1.0, "bridge": 0.45, "o
 
 # Sung range (MIDI) per vocal gender.
 VOCAL_RANGE = {"male": (48, 65), "female": (57, 74)}
+
+# Readable tags of GM programs and drum kits (bank 128 presets) outside the STYLES above, for the
+# shifted corpus' captions; a program missing here is tagged by its family's stem word.
+GM_TAGS: dict[int, str] = {
+    2: "electric grand piano",
+    3: "honky-tonk piano",
+    5: "electric piano",
+    6: "harpsichord",
+    11: "vibraphone",
+    24: "nylon guitar",
+    30: "distortion guitar",
+    31: "guitar harmonics",
+    35: "fretless bass",
+    37: "slap bass",
+    39: "synth bass",
+    52: "choir",
+    56: "trumpet",
+    71: "clarinet",
+    73: "flute",
+    81: "saw lead",
+}
+STANDARD_KIT = 0  # the drum kit (bank 128 preset) every style of the built-in corpus plays

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,14 @@ from tqdm import tqdm
 
 from musicot.audio import PCM16_MAX, framewise_rms, loudness_gain, write_flac
 from musicot.config import build, load_config
-from musicot.data.compose import SongPlan, SynthConfig, compose_song
+from musicot.data.compose import ShiftConfig, SongPlan, SynthConfig, compose_song
 from musicot.data.render import render_parts, write_midi
 from musicot.data.table import SPLITS, STEMS, CorpusAudio, process_cpu_seconds, sha1_of_samples, write_part
 from musicot.data.voice import SungWord, render_vocals
 
 log = logging.getLogger("musicot.data.synth")
 PCM_SCALE = 32768.0
+SHIFTED_SPLIT = "shifted"  # the split of every song of the shifted evaluation corpus (never trained on)
 
 
 def split_of(index: int, n_songs: int, fractions: Mapping[str, float], seed: int) -> str:
@@ -39,14 +41,32 @@ def split_of(index: int, n_songs: int, fractions: Mapping[str, float], seed: int
     return SPLITS[1] if rank < n_valid else SPLITS[2] if rank < n_valid + n_reference else SPLITS[0]
 
 
+GAIN_RAMP_S = 0.05  # a section gain change fades over this long, as a fader would
+
+
 def render_stems(plan: SongPlan, cfg: SynthConfig, sr: int) -> dict[str, np.ndarray]:
-    """Float stereo stems at their configured levels, all of one length."""
+    """Float stereo stems at their configured levels (and the plan's per-section gains), all of one length."""
     n = int(np.ceil(plan.duration_s * sr))
-    stems = render_parts(plan.parts.values(), n, sr, cfg.soundfont)
+    stems = render_parts(plan.parts.values(), n, sr, cfg.soundfont, cfg.effects)
     words = [SungWord(w.text, w.start, w.end, w.pitch, w.velocity) for w in plan.words]
     mono = render_vocals(words, plan.gender, sr, n, cfg.voice) if words else np.zeros(n, np.float32)
     stems["vocals"] = np.repeat(mono[:, None], 2, axis=1)
-    return {stem: stems[stem] * np.float32(10 ** (getattr(cfg.stem_gain_db, stem) / 20)) for stem in STEMS}
+    out = {stem: stems[stem] * np.float32(10 ** (getattr(cfg.stem_gain_db, stem) / 20)) for stem in STEMS}
+    for stem, gains_db in plan.section_gain_db.items():
+        out[stem] = out[stem] * section_envelope(plan, gains_db, n, sr)[:, None]
+    return out
+
+
+def section_envelope(plan: SongPlan, gains_db: tuple[float, ...], n: int, sr: int) -> np.ndarray:
+    """(n,) linear gain: each section's gain, ramped over GAIN_RAMP_S into the next; the tail keeps the last."""
+    gains = 10 ** (np.asarray(gains_db, dtype=np.float64) / 20)
+    starts = np.array([round(s.start * sr) for s in plan.sections])
+    index = np.clip(np.searchsorted(starts, np.arange(n), side="right") - 1, 0, len(gains) - 1)
+    envelope = gains[index]
+    ramp = max(1, round(GAIN_RAMP_S * sr))
+    kernel = np.ones(ramp) / ramp
+    padded = np.concatenate([np.full(ramp - 1, envelope[0]), envelope])
+    return np.convolve(padded, kernel, mode="valid").astype(np.float32)
 
 
 def quantize_stems(stems: dict[str, np.ndarray], audio: CorpusAudio) -> tuple[dict[str, np.ndarray], float]:
@@ -65,10 +85,22 @@ def quantize_stems(stems: dict[str, np.ndarray], audio: CorpusAudio) -> tuple[di
 
 
 def render_song(
-    index: int, cfg: SynthConfig, audio: CorpusAudio, volume_hop_s: float, n_songs: int, out_dir: Path
+    index: int,
+    cfg: SynthConfig,
+    audio: CorpusAudio,
+    volume_hop_s: float,
+    n_songs: int,
+    out_dir: Path,
+    shift: ShiftConfig | None = None,
+    song_id: str = "",
 ) -> dict[str, list[dict]]:
-    """Compose, render and write one song; return its rows for each part table."""
-    plan = compose_song(index, cfg, audio.seed)
+    """Compose, render and write one song; return its rows for each part table.
+
+    With `shift` the song is one of the shifted evaluation corpus (`compose_song`): split "shifted",
+    named `song_id`."""
+    plan = compose_song(index, cfg, audio.seed, shift)
+    if song_id:
+        plan = replace(plan, song_id=song_id)
     sr = audio.sample_rate
     stems, gain_db = quantize_stems(render_stems(plan, cfg, sr), audio)
     mix = np.sum([s.astype(np.int32) for s in stems.values()], axis=0)
@@ -85,7 +117,7 @@ def render_song(
             volume.append(dict(song_id=plan.song_id, stem=stem, frame=frame, start=start, end=end, rms=value))
     write_midi(plan, song_dir / "song.mid")
     return {
-        "tracks.parquet": [_track_row(plan, index, n_songs, audio, song_dir, len(mix) / sr, gain_db, mix)],
+        "tracks.parquet": [_track_row(plan, index, n_songs, audio, song_dir, len(mix) / sr, gain_db, mix, shift)],
         "sections.parquet": [
             dict(song_id=plan.song_id, index=i, label=s.label, start=s.start, end=s.end)
             for i, s in enumerate(plan.sections)
@@ -116,12 +148,14 @@ def _track_row(
     duration: float,
     gain_db: float,
     mix: np.ndarray,
+    shift: ShiftConfig | None = None,
 ) -> dict:
+    split = SHIFTED_SPLIT if shift is not None else split_of(index, n_songs, audio.split_fractions, audio.seed)
     return dict(
         song_id=plan.song_id,
         source="synth",
         source_path="",
-        split=split_of(index, n_songs, audio.split_fractions, audio.seed),
+        split=split,
         audio_path=str(song_dir / "mix.flac"),
         stems_dir=str(song_dir),
         sample_rate=audio.sample_rate,

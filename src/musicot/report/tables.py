@@ -113,20 +113,40 @@ def rvq_rows(metrics: dict) -> list[dict]:
     return [dict(part=f"RVQ ({split} split)", n=n if r["metric"].startswith("level") else None, **r) for r in rows]
 
 
-def analyzability_rows(table: pd.DataFrame) -> list[dict]:
-    """Pooled r per anchor and stem source beside the paper's r (its generated songs, htdemucs_6s stems)."""
+def analyzability_rows(table: pd.DataFrame, shifted: pd.DataFrame | None = None) -> list[dict]:
+    """Pooled r per anchor and stem source beside the paper's r (its generated songs, htdemucs_6s stems),
+    the per-song mean r of the truth rows, and, with `shifted` (musicot.analysis.shifted), the same r on
+    the shifted corpus beside the held-out corpus songs' (pooled and per song)."""
     rows = []
     for r in table.itertuples():
+        what = f"{r.anchor}: {EMBEDDINGS.get(r.embedding, r.embedding)} vs {r.stems} stems"
         rows.append(
-            dict(
-                part="analyzability r",
-                metric=f"{r.anchor}: {EMBEDDINGS.get(r.embedding, r.embedding)} vs {r.stems} stems",
-                ours=r.r_pooled,
-                ref=r.paper_r,
-                ref_is="paper",
-                n=r.n_windows,
-            )
+            dict(part="analyzability r", metric=what, ours=r.r_pooled, ref=r.paper_r, ref_is="paper", n=r.n_windows)
         )
+    for r in table[table["stems"] == "truth"].itertuples():
+        what = f"{r.anchor}: {EMBEDDINGS.get(r.embedding, r.embedding)} vs truth stems, per-song mean"
+        rows.append(dict(part="analyzability r", metric=what, ours=r.r_per_song_mean, n=r.n_songs))
+    if shifted is None:
+        return rows
+    held_out = table.set_index(["anchor", "embedding", "stems"])
+    for r in shifted.itertuples():
+        key = (r.anchor, r.embedding, r.stems)
+        base = held_out.loc[key] if key in held_out.index else None
+        name = f"{r.anchor}: {EMBEDDINGS.get(r.embedding, r.embedding)} vs {r.stems} stems"
+        for kind, ours, ref, n in (
+            ("pooled", r.r_pooled, None if base is None else base["r_pooled"], r.n_windows),
+            ("per-song mean", r.r_per_song_mean, None if base is None else base["r_per_song_mean"], r.n_songs),
+        ):
+            rows.append(
+                dict(
+                    part="analyzability r, shifted corpus",
+                    metric=f"{name}, {kind}",
+                    ours=ours,
+                    ref=ref,
+                    ref_is="held-out corpus songs",
+                    n=n,
+                )
+            )
     return rows
 
 
@@ -136,13 +156,14 @@ def thought_table(
     rvq_metrics: dict | None = None,
     analyzability: pd.DataFrame | None = None,
     absent: dict[str, str] | None = None,
+    shifted: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The musical thought at a glance: CLAP, RVQ and analyzability rows (whichever inputs are given),
     and an "absent" row for each of its results the run plan ruled out (`absent`: {result: reason})."""
     absent = absent or {}
     rows = clap_rows(clap_quality, clap_train, P.CLAP_STEM_AUC not in absent) if clap_quality is not None else []
     rows += rvq_rows(rvq_metrics) if rvq_metrics is not None else []
-    rows += analyzability_rows(analyzability) if analyzability is not None else []
+    rows += analyzability_rows(analyzability, shifted) if analyzability is not None else []
     rows += [dict(part=name, metric=f"absent: {why}") for name, why in absent_rows(absent, "thought")]
     df = pd.DataFrame(rows, columns=["part", "metric", "ours", "ref", "ref_is", "n"])
     df = _typed(df, ["ours", "ref"], 3)
@@ -272,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clap-train", type=Path, help="results/clap/model/metrics.json")
     parser.add_argument("--rvq-metrics", type=Path, help="results/rvq/metrics.json")
     parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
+    parser.add_argument("--shifted", type=Path, help="results/analysis/thought_shifted.csv (shifted-corpus rows)")
+    parser.add_argument("--shifted-corpus", type=Path, help="results/shifted/differences.csv (table shifted_corpus)")
     parser.add_argument("--semantic-quality", type=Path, help="results/semantic/quality.csv")
     parser.add_argument("--lm-metrics", type=Path, nargs="*", help="results/lm/<system>/model/metrics.json")
     parser.add_argument("--lm-nll", type=Path, help="results/lm/nll.csv")
@@ -308,12 +331,17 @@ def main(argv: list[str] | None = None) -> None:
             _read_json(args.rvq_metrics),
             pd.read_csv(args.analyzability) if args.analyzability else None,
             args.absent,
+            pd.read_csv(args.shifted) if args.shifted else None,
         )
         caption = (
             "The musical thought: CLAP retrieval and zero-shot stem AUC (valid split), RVQ per level, "
-            "and the analyzability r per anchor beside the paper's (arXiv 2503.19611, section 5.3)."
+            "and the analyzability r per anchor beside the paper's (arXiv 2503.19611, section 5.3); on the "
+            "shifted corpus (songs made differently, never trained on) beside the held-out corpus songs'."
         )
         write_table(thought, args.out, "thought", caption, precision=3)  # the paper gives r to 3 decimals
+    if args.shifted_corpus:
+        caption = "How the shifted evaluation corpus differs from the training corpus (sets drawn from; truth levels)."
+        write_table(pd.read_csv(args.shifted_corpus, dtype=str), args.out, "shifted_corpus", caption)
     if args.semantic_quality or args.lm_metrics or args.lm_nll or args.sampler_bench:
         semantic = semantic_table(
             pd.read_csv(args.semantic_quality, keep_default_na=False, na_values=[""])

@@ -1,0 +1,108 @@
+"""Analyzability of the musical thought on the shifted corpus: songs made differently from CLAP's.
+
+    python -m musicot.analysis.shifted --config CFG --tracks results/shifted/tracks.parquet \
+        --clap results/clap/model --embeddings results/clap/embeddings --rvq results/rvq \
+        --out results/analysis/thought_shifted.csv --windows-out results/analysis/thought_shifted_windows.parquet
+
+The shifted songs (musicot.data.shifted) are cut into the windows the held-out corpus songs are
+analysed in (`clap.window_s` at `clap.hop_s`), embedded by the trained CLAP, quantized and
+de-quantized by the RVQ (the thought an LM would see for them) and compared with the anchor texts
+(the same anchor embeddings as musicot.analysis.thought); r per anchor, pooled over all windows and
+per song, against each stem's true volume. Rows are those of thought_analyzability.csv (quantized and
+raw CLAP, truth stems) with `corpus` = shifted, so the two tables stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicot.analysis.analyzability import window_volume_from_truth
+from musicot.analysis.thought import (
+    OUTPUT_COLUMNS,
+    AnalysisConfig,
+    analyzability_rows,
+    anchor_embeddings,
+    windows_table,
+)
+from musicot.config import load_config
+
+log = logging.getLogger("musicot.analysis")
+
+SHIFTED_COLUMNS = ["corpus", *OUTPUT_COLUMNS]
+
+
+def embed_windows(model, tracks: pd.DataFrame, windows: pd.DataFrame, tracks_path: Path, window_s: float) -> np.ndarray:
+    """(N, d) CLAP embeddings of `windows` (their row order), song by song."""
+    from musicot.clap import data as D
+    from musicot.clap.train import _resolve, window_waves
+
+    sr = model.spec.sample_rate
+    chunks = []
+    for song_id, group in windows.groupby("song_id", sort=False):
+        track = tracks[tracks["song_id"] == song_id].iloc[0]
+        mono = D.load_mono(_resolve(track["audio_path"], tracks_path), sr)
+        chunks.append(model.embed_audio(window_waves(group, {str(song_id): mono}, sr, window_s)))
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.joint_dim), np.float32)
+
+
+def run(
+    config: Mapping, tracks_path: Path, clap_dir: Path, embeddings_dir: Path, rvq_dir: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(analyzability rows with corpus = shifted, per-window table) of every shifted song."""
+    from musicot.clap import data as D
+    from musicot.clap.model import load
+    from musicot.clap.train import load_corpus
+    from musicot.rvq.model import decode, encode, load_rvq
+
+    cfg = AnalysisConfig.from_config(config)
+    clap_cfg = config["clap"]
+    tracks, truths = load_corpus(tracks_path)
+    if not len(tracks):
+        log.warning("%s holds no songs (analysis.shifted.n_songs 0?): every r is NaN", tracks_path)
+    windows = D.build_windows(tracks, truths, clap_cfg["window_s"], clap_cfg["hop_s"], clap_cfg["active_rms"])
+    model = load(clap_dir)
+    raw = embed_windows(model, tracks, windows, tracks_path, float(clap_cfg["window_s"]))
+    rvq = load_rvq(rvq_dir)
+    codes = encode(rvq, raw) if len(raw) else np.zeros((0, 0), np.int64)
+    quantized = decode(rvq, codes) if len(raw) else raw
+    anchors = anchor_embeddings(embeddings_dir, cfg.anchors)
+    volume = pd.read_parquet(Path(tracks_path).parent / "stem_volume.parquet")
+    truth = window_volume_from_truth(volume, windows).reindex(columns=["song_id", "window", "stem", "rms"])
+    rows, sims = analyzability_rows(windows, quantized, raw, anchors, truth, None, cfg)
+    rows.insert(0, "corpus", "shifted")
+    return rows[SHIFTED_COLUMNS], windows_table(windows, codes, sims, truth, None, cfg.anchors)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="config YAML path or inline JSON")
+    parser.add_argument("--tracks", type=Path, required=True, help="results/shifted/tracks.parquet")
+    parser.add_argument("--clap", type=Path, required=True, help="trained CLAP folder (results/clap/model)")
+    parser.add_argument("--embeddings", type=Path, required=True, help="CLAP embedding folder (anchor texts)")
+    parser.add_argument("--rvq", type=Path, required=True, help="RVQ folder (model.safetensors)")
+    parser.add_argument("--out", type=Path, required=True, help="analyzability CSV to write")
+    parser.add_argument("--windows-out", type=Path, required=True, help="per-window parquet to write")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    rows, per_window = run(load_config(args.config), args.tracks, args.clap, args.embeddings, args.rvq)
+    for path in (args.out, args.windows_out):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(args.out, index=False)
+    per_window.to_parquet(args.windows_out, index=False)
+    print(json.dumps(rows.round(3).to_dict("records"), indent=1))
+
+
+if __name__ == "__main__":
+    main()
