@@ -38,27 +38,13 @@ log = logging.getLogger("musicot.analysis")
 SHIFTED_COLUMNS = ["corpus", *OUTPUT_COLUMNS]
 
 
-def embed_windows(model, tracks: pd.DataFrame, windows: pd.DataFrame, tracks_path: Path, window_s: float) -> np.ndarray:
-    """(N, d) CLAP embeddings of `windows` (their row order), song by song."""
-    from musicot.clap import data as D
-    from musicot.clap.train import _resolve, window_waves
-
-    sr = model.spec.sample_rate
-    chunks = []
-    for song_id, group in windows.groupby("song_id", sort=False):
-        track = tracks[tracks["song_id"] == song_id].iloc[0]
-        mono = D.load_mono(_resolve(track["audio_path"], tracks_path), sr)
-        chunks.append(model.embed_audio(window_waves(group, {str(song_id): mono}, sr, window_s)))
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.joint_dim), np.float32)
-
-
 def run(
     config: Mapping, tracks_path: Path, clap_dir: Path, embeddings_dir: Path, rvq_dir: Path
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(analyzability rows with corpus = shifted, per-window table) of every shifted song."""
     from musicot.clap import data as D
     from musicot.clap.model import load
-    from musicot.clap.train import load_corpus
+    from musicot.clap.train import embed_windows, load_corpus
     from musicot.rvq.model import decode, encode, load_rvq
 
     cfg = AnalysisConfig.from_config(config)

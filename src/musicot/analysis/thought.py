@@ -27,7 +27,7 @@ import argparse
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,8 @@ class AnalysisConfig:
     anchors: tuple[str, ...] = ANCHORS
     min_mean_volume: float = 0.01
     timeline_song: str = ""
-    shifted: Mapping | None = None  # the shifted corpus' settings (musicot.data.shifted reads them)
+    # the shifted corpus' settings, as validated (musicot.data.shifted reads them)
+    shifted: Mapping = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping) -> AnalysisConfig:

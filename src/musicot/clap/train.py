@@ -587,19 +587,26 @@ def text_table(captions: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).astype(TEXT_COLUMNS)
 
 
-def embed(cfg: ClapConfig, tracks_path: Path, model_dir: Path, out_dir: Path) -> dict:
-    """Write windows.parquet/.npy, text.parquet/.npy, metrics.json and quality.csv; return the metrics."""
-    started = time.perf_counter()
-    model = load(model_dir).to(distributed.device())  # the job's GPU when it has one (outputs come back as NumPy)
+def embed_windows(
+    model: ClapModel, tracks: pd.DataFrame, windows: pd.DataFrame, tracks_path: Path, window_s: float
+) -> np.ndarray:
+    """(N, joint) embeddings of `windows` (their row order), one song's audio in memory at a time."""
     sr = model.spec.sample_rate
-    tracks, truths = load_corpus(tracks_path)
-    windows = D.build_windows(tracks, truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
     chunks = []
     for song_id, group in windows.groupby("song_id", sort=False):
         track = tracks[tracks["song_id"] == song_id].iloc[0]
         mono = D.load_mono(_resolve(track["audio_path"], tracks_path), sr)
-        chunks.append(model.embed_audio(window_waves(group, {str(song_id): mono}, sr, cfg.window_s)))
-    audio = np.concatenate(chunks) if chunks else np.zeros((0, model.joint_dim), np.float32)
+        chunks.append(model.embed_audio(window_waves(group, {str(song_id): mono}, sr, window_s)))
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.joint_dim), np.float32)
+
+
+def embed(cfg: ClapConfig, tracks_path: Path, model_dir: Path, out_dir: Path) -> dict:
+    """Write windows.parquet/.npy, text.parquet/.npy, metrics.json and quality.csv; return the metrics."""
+    started = time.perf_counter()
+    model = load(model_dir).to(distributed.device())  # the job's GPU when it has one (outputs come back as NumPy)
+    tracks, truths = load_corpus(tracks_path)
+    windows = D.build_windows(tracks, truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
+    audio = embed_windows(model, tracks, windows, tracks_path, cfg.window_s)
     texts = text_table(windows["caption"].astype(str))
     text_emb = model.embed_text(list(texts["text"]))
     out_dir = Path(out_dir)
