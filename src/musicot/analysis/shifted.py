@@ -15,7 +15,6 @@ raw CLAP, truth stems) with `corpus` = shifted, so the two tables stack.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from musicot.analysis.thought import (
     analyzability_rows,
     anchor_embeddings,
     windows_table,
+    write_results,
 )
 from musicot.config import load_config
 
@@ -83,11 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         torch.set_num_threads(args.threads)
     rows, per_window = run(load_config(args.config), args.tracks, args.clap, args.embeddings, args.rvq)
-    for path in (args.out, args.windows_out):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.out, index=False)
-    per_window.to_parquet(args.windows_out, index=False)
-    print(json.dumps(rows.round(3).to_dict("records"), indent=1))
+    write_results(rows, per_window, args.out, args.windows_out)
 
 
 if __name__ == "__main__":

@@ -227,6 +227,15 @@ def run(
     return rows, windows_table(windows, codes, sims, truth, separated, cfg.anchors)
 
 
+def write_results(rows: pd.DataFrame, per_window: pd.DataFrame, out: Path, windows_out: Path) -> None:
+    """An analysis' r table (CSV) and per-window table (parquet), and the r rows on stdout for the log."""
+    for path in (out, windows_out):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out, index=False)
+    per_window.to_parquet(windows_out, index=False)
+    print(json.dumps(rows.round(3).to_dict("records"), indent=1))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="{}", help="config YAML path or inline JSON (default: schema defaults)")
@@ -245,11 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         torch.set_num_threads(args.threads)
     rows, per_window = run(cfg, args.tracks, args.embeddings, args.rvq, args.stems)
-    for path in (args.out, args.windows_out):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.out, index=False)
-    per_window.to_parquet(args.windows_out, index=False)
-    print(json.dumps(rows.round(3).to_dict("records"), indent=1))
+    write_results(rows, per_window, args.out, args.windows_out)
 
 
 if __name__ == "__main__":
