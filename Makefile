@@ -11,10 +11,11 @@ export HF_DATASETS_OFFLINE := 1
 # librosa's numba kernels compile once into this cache instead of in every process (~20 s each).
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
-# Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont (and a second one, TimGM6mb,
-# for the shifted evaluation corpus), espeak-ng for the sung vocals, libsndfile for soundfile, sox for
+# Debian packages the corpus needs: FluidSynth + a General MIDI SoundFont (and TimGM6mb for the shifted
+# evaluation corpus, MuseScore General Lite and OPL-3 FM for CLAP's timbre variants), espeak-ng for the sung vocals, libsndfile for soundfile, sox for
 # inspecting audio by hand.
-APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont espeak-ng libsndfile1 sox
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small \
+	opl3-soundfont espeak-ng libsndfile1 sox
 STAMP := $(VENV)/.installed
 
 .PHONY: setup system-deps test-deps run test lint format clean

@@ -67,3 +67,37 @@ def test_pooled_r_is_the_pearson_of_the_window_table(analysed):
         if len(kept) > 2 and kept[f"sim_{anchor}"].std() > 0:
             expected = np.corrcoef(kept[f"sim_{anchor}"], kept[f"volume_truth_{anchor}"])[0, 1]
             assert row["r_pooled"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_r_by_property_groups_the_windows_of_the_songs_that_drew_each_value():
+    from musicot.analysis.shifted import PROPERTY_COLUMNS, by_property
+
+    rng = np.random.default_rng(0)
+    volume = rng.uniform(0, 1, 40)
+    per_window = pd.DataFrame(
+        {
+            "song_id": np.repeat(["a", "b", "c", "d"], 10),
+            "volume_truth_bass": volume,
+            # songs a and b (kit 16) follow the bass volume; c and d (kit 25) run against it
+            "sim_bass": np.where(np.arange(40) < 20, volume, -volume),
+        }
+    )
+    songs = pd.DataFrame(
+        {
+            "song_id": list("abcd"),
+            "drum_kit": [16, 16, 25, 25],
+            "tempo_bpm": [70, 160, 70, 160],
+            "absent": ["", "piano", "", ""],
+            "mode": ["dorian"] * 4,
+            **{f"program_{s}": [1, 1, 1, 1] for s in ("bass", "piano", "guitar", "other")},
+        }
+    )
+    table = by_property(per_window, songs, ["bass"], [[62, 78], [152, 172]])
+    assert list(table.columns) == PROPERTY_COLUMNS
+    r = table.set_index(["property", "value"])["r_pooled"]
+    assert r["drum_kit", "16"] == pytest.approx(1.0) and r["drum_kit", "25"] == pytest.approx(-1.0)
+    assert set(table[table.property == "tempo"]["value"]) == {"62-78 BPM", "152-172 BPM"}
+    assert set(table[table.property == "absent"]["value"]) == {"none", "piano"}
+    assert table.set_index(["property", "value"]).loc[("drum_kit", "16"), "n_songs"] == 2
+    assert r["absent", "piano"] == pytest.approx(1.0)  # song b alone
+    assert r["mode", "dorian"] < 0.2  # all four songs: the two halves cancel

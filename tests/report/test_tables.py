@@ -87,6 +87,29 @@ def test_shifted_rows_sit_beside_the_held_out_r_pooled_and_per_song(tmp_path):
     assert (song["ours"], song["compare with"], song["n"]) == (0.8, 0.5, 16)
 
 
+def test_by_property_table_has_one_row_per_drawn_value():
+    from musicot.report.tables import by_property_table
+
+    rows = pd.DataFrame(
+        dict(
+            property=["drum_kit"] * 4 + ["mode"] * 2,
+            value=["16", "16", "25", "25", "dorian", "dorian"],
+            anchor=["bass", "drums"] * 3,
+            r_pooled=[-0.2, 0.4, np.nan, 0.8, 0.1, 0.6],
+            n_windows=[30, 30, 20, 20, 50, 50],
+            n_songs=[4, 4, 3, 3, 7, 7],
+        )
+    )
+    table = by_property_table(rows)
+    assert list(table.columns) == ["property", "value", "r bass", "r drums", "songs", "windows"]
+    assert list(zip(table["property"], table["value"], strict=True)) == [
+        ("drum_kit", "16"),
+        ("drum_kit", "25"),
+        ("mode", "dorian"),
+    ]
+    assert table["r bass"].iloc[0] == -0.2 and np.isnan(table["r bass"].iloc[1]) and table["songs"].iloc[2] == 7
+
+
 def test_rvq_without_valid_windows_reports_train(tmp_path):
     _, _, rvq, _, _ = _inputs(tmp_path)
     rvq = {**rvq, "valid": None, "train": rvq["valid"], "train_rows": 50}

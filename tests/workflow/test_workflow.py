@@ -55,6 +55,7 @@ TINY = {
         "eval_every": 2,
         "checkpoint_every": 2,
         "log_every": 1,
+        "timbres": {"variants": 1},  # the train songs re-rendered join CLAP's train windows
     },
     "rvq": {"levels": 2, "codebook_size": 4, "kmeans_iters": 2, "steps": 2, "batch_size": 8, "eval_every": 1},
     "analysis": {"shifted": {"n_songs": 2, "duration_s": [8, 10]}},
@@ -173,6 +174,14 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
     result = snakemake(tmp_path, "-n", "--cores", "1", config={"corpus": {"synth": {"n_songs": "many"}}})
     assert result.returncode != 0
     assert "corpus.synth.n_songs: 'many' is not of type 'integer'" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_timbres_that_would_train_on_the_shifted_corpus_fail_before_any_job(tmp_path):
+    config = {"clap": {"timbres": {"drum_kits": [0, 25]}}}  # TR-808 is one of the shifted corpus' kits
+    result = snakemake(tmp_path, "-n", "--cores", "1", config=config)
+    assert result.returncode != 0
+    assert "clap.timbres shares drum kits [25] with analysis.shifted" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -332,6 +341,13 @@ def _tiny_synth_run_end_to_end(tmp_path: Path) -> None:
     assert len(rows) == 2 * 2 * 5 and (rows["which is"] == "held-out corpus songs").all()
     differences = pd.read_csv(tmp_path / "results/tables/shifted_corpus.csv")
     assert "GM programs: guitar" in set(differences["property"])
+    by_property = pd.read_csv(tmp_path / "results/tables/shifted_by_property.csv")
+    assert {"drum_kit", "program_bass", "mode", "tempo", "absent"} <= set(by_property["property"])
+    # CLAP trained on every train song and one re-rendered variant of each
+    variants = pd.read_parquet(tmp_path / "results/timbres/variants.parquet")
+    train_songs = pd.read_parquet(tmp_path / "results/corpus/tracks.parquet").query("split == 'train'")["song_id"]
+    assert sorted(variants["source_song"]) == sorted(train_songs)
+    assert "2 timbre variants of the train songs" in (tmp_path / "logs/clap/train_clap.log").read_text()
     for rule in (*THOUGHT_RULES, "thought_timeline"):
         stage = "analysis" if rule.startswith("thought") else rule.split("_")[1]
         assert (tmp_path / f"benchmarks/{stage}/{rule}.tsv").exists(), rule

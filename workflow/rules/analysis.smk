@@ -90,6 +90,7 @@ rule thought_shifted:
     input:
         tracks=rules.shifted_corpus.output.tracks,
         volume=rules.shifted_corpus.output.volume,
+        songs=rules.shifted_corpus.output.songs,
         model=rules.train_clap.output.model,
         spec=rules.train_clap.output.spec,
         text=rules.embed_clap.output.text,
@@ -103,6 +104,7 @@ rule thought_shifted:
             category="Analyzability",
         ),
         windows="results/analysis/thought_shifted_windows.parquet",
+        by_property="results/analysis/thought_shifted_by_property.csv",
     log:
         "logs/analysis/thought_shifted.log",
     benchmark:
@@ -118,4 +120,5 @@ rule thought_shifted:
     shell:
         "python -m musicot.analysis.shifted --config {params.cfg:q} --tracks {input.tracks} "
         "--clap {params.clap} --embeddings {params.embeddings} --rvq {params.rvq} "
-        "--out {output.table} --windows-out {output.windows} --threads {threads} > {log} 2>&1"
+        "--out {output.table} --windows-out {output.windows} --by-property-out {output.by_property} "
+        "--threads {threads} > {log} 2>&1"

@@ -1,11 +1,47 @@
-# CLAP: trained on 10 s corpus windows captioned from their stem truth, then every window and the
+# CLAP: trained on 10 s corpus windows captioned from their stem truth (and on the train songs
+# re-rendered with other instruments, rule clap_timbres), then every window and the
 # anchor/tag/caption texts embedded. Training state lives in results/clap/state (params, never output).
+
+
+rule clap_timbres:
+    input:
+        needs(P.CLAP),
+        tracks=TRACKS,
+        volume="results/corpus/stem_volume.parquet",
+    output:
+        tracks="results/timbres/tracks.parquet",
+        volume="results/timbres/stem_volume.parquet",
+        variants="results/timbres/variants.parquet",
+    log:
+        "logs/clap/clap_timbres.log",
+    benchmark:
+        "benchmarks/clap/clap_timbres.tsv"
+    conda:
+        "../../envs/clap.yaml"
+    threads: 2
+    params:
+        cfg=config_arg(
+            "seed",
+            "corpus.synth",
+            "corpus.volume_hop_s",
+            "clap.preset",
+            "clap.window_s",
+            "clap.timbres",
+            "analysis.shifted.programs",
+            "analysis.shifted.drum_kits",
+        ),
+        out=subpath(output.tracks, parent=True),
+    shell:
+        "python -m musicot.clap.timbres --config {params.cfg:q} --tracks {input.tracks} "
+        "--out {params.out} --threads {threads} > {log} 2>&1"
 
 
 rule train_clap:
     input:
         needs(P.CLAP),
         tracks=TRACKS,
+        timbres=rules.clap_timbres.output.tracks,
+        timbre_volume=rules.clap_timbres.output.volume,
     output:
         model="results/clap/model/model.pt",
         spec="results/clap/model/config.json",
@@ -27,7 +63,7 @@ rule train_clap:
         state="results/clap/state",
     shell:
         "{params.launch} musicot.clap.train train --config {params.cfg:q} --tracks {input.tracks} "
-        "--out {params.out} --state-dir {params.state} --threads {threads} > {log} 2>&1"
+        "--timbres {input.timbres} --out {params.out} --state-dir {params.state} --threads {threads} > {log} 2>&1"
 
 
 rule embed_clap:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from musicot.config import ConfigError, SCHEMA_PATH, section_json, validate
 from musicot import plan as P
+from musicot.clap.timbres import check_disjoint
 
 # The same validator the stage modules use: it fills every default from the schema and names
 # each bad key (corpus.synth.n_songs: 'many' is not of type 'integer') before any job runs.
@@ -13,6 +14,8 @@ if Path(workflow.basedir).resolve() / "schemas" / "config.schema.yaml" != SCHEMA
     )
 try:
     config.update(validate(config))
+    # CLAP's timbre variants must leave the shifted corpus' programs and kits unheard
+    check_disjoint(config["clap"]["timbres"], config["analysis"]["shifted"])
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

@@ -12,6 +12,7 @@ rule tables:
         analyzability=rules.thought_analyzability.output.table,
         shifted=rules.thought_shifted.output.table,
         shifted_corpus=rules.shifted_corpus.output.differences,
+        shifted_by_property=rules.thought_shifted.output.by_property,
         semantic="results/semantic/quality.csv",
         lm=expand("results/lm/{system}/model/metrics.json", system=LM_SYSTEMS),
         nll=rules.lm_nll.output.csv,
@@ -51,7 +52,7 @@ rule tables:
     shell:
         "python -m musicot.report.tables --corpus-summary {input.corpus} --prep-quality {input.prep} "
         "--clap-quality {input.clap} {input.clap_tags} --clap-train {input.clap_train} --rvq-metrics {input.rvq} "
-        "--analyzability {input.analyzability} --shifted {input.shifted} --shifted-corpus {input.shifted_corpus} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
+        "--analyzability {input.analyzability} --shifted {input.shifted} --shifted-corpus {input.shifted_corpus} --shifted-by-property {input.shifted_by_property} --semantic-quality {input.semantic} --lm-metrics {input.lm} "
         "--lm-nll {input.nll} --sampler-bench {input.sampler} --acoustic-quality {input.acoustic} "
         "--acoustic-metrics {input.acoustic_metrics} --acoustic-models {params.acoustic_models} --absent {params.absent:q} {params.generated} --out {output} > {log} 2>&1"
 

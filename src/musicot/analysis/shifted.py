@@ -10,6 +10,10 @@ de-quantized by the RVQ (the thought an LM would see for them) and compared with
 (the same anchor embeddings as musicot.analysis.thought); r per anchor, pooled over all windows and
 per song, against each stem's true volume. Rows are those of thought_analyzability.csv (quantized and
 raw CLAP, truth stems) with `corpus` = shifted, so the two tables stack.
+
+--by-property-out: the thought's pooled r per anchor within the songs that drew each value of each
+shifted property (drum kit, GM program per stem, mode, tempo band, absent stem; songs.parquet beside
+the tracks): which change the thought does not read through.
 """
 
 from __future__ import annotations
@@ -36,6 +40,44 @@ from musicot.config import load_config
 log = logging.getLogger("musicot.analysis")
 
 SHIFTED_COLUMNS = ["corpus", *OUTPUT_COLUMNS]
+PROPERTY_COLUMNS = ["property", "value", "anchor", "r_pooled", "n_windows", "n_songs"]
+PROPERTIES = ("drum_kit", "program_bass", "program_piano", "program_guitar", "program_other", "mode", "tempo", "absent")
+
+
+def by_property(
+    per_window: pd.DataFrame, songs: pd.DataFrame, anchors: Sequence[str], tempo_ranges: Sequence[Sequence[int]]
+) -> pd.DataFrame:
+    """Pooled r of the thought (sim_<anchor> vs volume_truth_<anchor>) per anchor within each value of each
+    property the shifted songs were drawn with; tempo by the range of `tempo_ranges` (analysis.shifted.tempo)
+    it was drawn from, absent "" as none. NaN where a group's windows are fewer than 3 or hold a constant volume."""
+    songs = songs.set_index("song_id")
+    values = pd.DataFrame(index=songs.index)
+    for name in PROPERTIES:
+        if name == "tempo":
+            bands = {f"{a}-{b} BPM": (a, b) for a, b in tempo_ranges}
+            values[name] = [
+                next((k for k, (a, b) in bands.items() if a <= t <= b), "other") for t in songs["tempo_bpm"]
+            ]
+        elif name == "absent":
+            values[name] = songs["absent"].fillna("").replace("", "none")
+        else:
+            values[name] = songs[name].astype(str)
+    rows = []
+    for name in PROPERTIES:
+        groups = per_window["song_id"].map(values[name])
+        for value in sorted(groups.dropna().unique()):
+            part = per_window[groups == value]
+            for anchor in anchors:
+                x = part[f"sim_{anchor}"].to_numpy(dtype=np.float64)
+                y = part[f"volume_truth_{anchor}"].to_numpy(dtype=np.float64)
+                known = np.isfinite(x) & np.isfinite(y)
+                x, y = x[known], y[known]
+                r = float(np.corrcoef(x, y)[0, 1]) if len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+                n_songs = part.loc[known, "song_id"].nunique()
+                rows.append(
+                    dict(property=name, value=value, anchor=anchor, r_pooled=r, n_windows=len(x), n_songs=n_songs)
+                )
+    return pd.DataFrame(rows, columns=PROPERTY_COLUMNS)
 
 
 def run(
@@ -75,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rvq", type=Path, required=True, help="RVQ folder (model.safetensors)")
     parser.add_argument("--out", type=Path, required=True, help="analyzability CSV to write")
     parser.add_argument("--windows-out", type=Path, required=True, help="per-window parquet to write")
+    parser.add_argument("--by-property-out", type=Path, default=None, help="r per drawn property CSV to write")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -82,8 +125,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    rows, per_window = run(load_config(args.config), args.tracks, args.clap, args.embeddings, args.rvq)
+    config = load_config(args.config)
+    rows, per_window = run(config, args.tracks, args.clap, args.embeddings, args.rvq)
     write_results(rows, per_window, args.out, args.windows_out)
+    if args.by_property_out is not None:
+        songs = pd.read_parquet(Path(args.tracks).parent / "songs.parquet")
+        anchors = AnalysisConfig.from_config(config).anchors
+        table = by_property(per_window, songs, anchors, config["analysis"]["shifted"]["tempo"])
+        table.to_csv(args.by_property_out, index=False)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -80,6 +80,7 @@ class ClapConfig:
     remix_stem_gain_db: float = 0.0
     remix_cross_song: float = 0.0
     remix_eq_db: float = 0.0
+    timbres: Mapping = field(default_factory=dict)  # musicot.clap.timbres reads it
     crop_s: float = 3.0
     audio_regularize: bool = False
     tag_steps: int = 400
@@ -416,8 +417,12 @@ def train(
     state_dir: Path | None = None,
     seed: int = 1234,
     model: ClapModel | None = None,
+    timbres_path: Path | None = None,
 ) -> dict:
     """Train on the train split, evaluate on valid, save the model; returns the metrics written.
+
+    `timbres_path`: the tracks.parquet of musicot.clap.timbres; its re-rendered train songs join
+    the train windows (and the remix sources) beside the corpus' own.
 
     Two stages. (1) ``tag_steps`` of the audio tower alone on its PANN tagging head against
     how loud each anchor stem plays (``labels``; BCE) — the AudioSet tagging pre-training laion's towers start from,
@@ -442,12 +447,19 @@ def train(
         )
     sr = model.spec.sample_rate
     tracks, truths = load_corpus(tracks_path)
-    windows = D.build_windows(tracks, truths, cfg.window_s, cfg.train_hop_s, cfg.active_rms)
-    train_tracks = tracks[tracks["split"] == "train"]
     valid_w = D.build_windows(tracks[tracks["split"] == "valid"], truths, cfg.window_s, cfg.hop_s, cfg.active_rms)
     audio = load_audio(tracks[tracks["split"].isin(["train", "valid"])], sr, tracks_path)
-    meta = {str(t.song_id): (str(t.genre or ""), str(t.mood or "")) for t in train_tracks.itertuples()}
+    train_tracks = tracks[tracks["split"] == "train"]
     stems = load_stem_audio(train_tracks, sr, tracks_path) if cfg.remix_prob > 0 else {}
+    if timbres_path is not None:
+        variants, variant_truths = load_corpus(timbres_path, ["train"])
+        audio.update(load_audio(variants, sr, timbres_path))
+        stems.update(load_stem_audio(variants, sr, timbres_path) if cfg.remix_prob > 0 else {})
+        truths = {**truths, **variant_truths}
+        train_tracks = pd.concat([train_tracks, variants], ignore_index=True)
+        log.info("clap: %d timbre variants of the train songs join the train windows", len(variants))
+    windows = D.build_windows(train_tracks, truths, cfg.window_s, cfg.train_hop_s, cfg.active_rms)
+    meta = {str(t.song_id): (str(t.genre or ""), str(t.mood or "")) for t in train_tracks.itertuples()}
     train_w = windows[windows["split"] == "train"]
     loudness_ref = None
     if cfg.labels == "loudness":
@@ -642,6 +654,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--threads", type=int, default=None, help="torch threads (overrides clap.threads)")
         if name == "train":
             s.add_argument("--state-dir", type=Path, default=None, help="checkpoint folder (default OUT/state)")
+            s.add_argument("--timbres", type=Path, default=None, help="tracks.parquet of musicot.clap.timbres")
         else:
             s.add_argument("--model", type=Path, required=True, help="folder written by `train`")
     return p
@@ -656,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threads:
         torch.set_num_threads(threads_per_process(threads))
     if a.command == "train":
-        metrics = train(cfg, a.tracks, a.out, a.state_dir, seed=config["seed"])
+        metrics = train(cfg, a.tracks, a.out, a.state_dir, seed=config["seed"], timbres_path=a.timbres)
         print(json.dumps(_json_safe({"valid": metrics["valid"], "train_wall_s": metrics["train_wall_s"]}), indent=2))
     else:
         print(json.dumps(_json_safe(embed(cfg, a.tracks, a.model, a.out)), indent=2))

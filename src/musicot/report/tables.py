@@ -113,6 +113,18 @@ def rvq_rows(metrics: dict) -> list[dict]:
     return [dict(part=f"RVQ ({split} split)", n=n if r["metric"].startswith("level") else None, **r) for r in rows]
 
 
+def by_property_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (property, value) of musicot.analysis.shifted.by_property: r per anchor, songs, windows."""
+    keys = pd.MultiIndex.from_tuples(
+        list(dict.fromkeys(zip(rows["property"], rows["value"], strict=True))), names=["property", "value"]
+    )
+    anchors = list(dict.fromkeys(rows["anchor"]))
+    wide = rows.set_index(["property", "value", "anchor"])["r_pooled"].unstack("anchor")
+    counts = rows.groupby(["property", "value"])[["n_songs", "n_windows"]].max()
+    out = wide.reindex(index=keys, columns=anchors).join(counts).reset_index()
+    return out.rename(columns={a: f"r {a}" for a in anchors} | {"n_songs": "songs", "n_windows": "windows"})
+
+
 def analyzability_rows(table: pd.DataFrame, shifted: pd.DataFrame | None = None) -> list[dict]:
     """Pooled r per anchor and stem source beside the paper's r (its generated songs, htdemucs_6s stems),
     the per-song mean r of the truth rows, and, with `shifted` (musicot.analysis.shifted), the same r on
@@ -295,6 +307,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyzability", type=Path, help="results/analysis/thought_analyzability.csv")
     parser.add_argument("--shifted", type=Path, help="results/analysis/thought_shifted.csv (shifted-corpus rows)")
     parser.add_argument("--shifted-corpus", type=Path, help="results/shifted/differences.csv (table shifted_corpus)")
+    parser.add_argument(
+        "--shifted-by-property",
+        type=Path,
+        help="results/analysis/thought_shifted_by_property.csv (table shifted_by_property)",
+    )
     parser.add_argument("--semantic-quality", type=Path, help="results/semantic/quality.csv")
     parser.add_argument("--lm-metrics", type=Path, nargs="*", help="results/lm/<system>/model/metrics.json")
     parser.add_argument("--lm-nll", type=Path, help="results/lm/nll.csv")
@@ -342,6 +359,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.shifted_corpus:
         caption = "How the shifted evaluation corpus differs from the training corpus (sets drawn from; truth levels)."
         write_table(pd.read_csv(args.shifted_corpus, dtype=str), args.out, "shifted_corpus", caption)
+    if args.shifted_by_property:
+        caption = "The thought's pooled r on the shifted corpus within the songs that drew each value of each property."
+        table = by_property_table(pd.read_csv(args.shifted_by_property, dtype={"value": str}))
+        write_table(table, args.out, "shifted_by_property", caption, precision=2)
     if args.semantic_quality or args.lm_metrics or args.lm_nll or args.sampler_bench:
         semantic = semantic_table(
             pd.read_csv(args.semantic_quality, keep_default_na=False, na_values=[""])
