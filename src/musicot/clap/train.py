@@ -456,7 +456,7 @@ def train(
         audio.update(load_audio(variants, sr, timbres_path))
         stems.update(load_stem_audio(variants, sr, timbres_path) if cfg.remix_prob > 0 else {})
         truths = {**truths, **variant_truths}
-        train_tracks = pd.concat([train_tracks, variants], ignore_index=True)
+        train_tracks = pd.concat([train_tracks, variants], ignore_index=True) if len(variants) else train_tracks
         log.info("clap: %d timbre variants of the train songs join the train windows", len(variants))
     windows = D.build_windows(train_tracks, truths, cfg.window_s, cfg.train_hop_s, cfg.active_rms)
     meta = {str(t.song_id): (str(t.genre or ""), str(t.mood or "")) for t in train_tracks.itertuples()}
