@@ -122,6 +122,7 @@ def by_property_table(rows: pd.DataFrame) -> pd.DataFrame:
     wide = rows.set_index(["property", "value", "anchor"])["r_pooled"].unstack("anchor")
     counts = rows.groupby(["property", "value"])[["n_songs", "n_windows"]].max()
     out = wide.reindex(index=keys, columns=anchors).join(counts).reset_index()
+    out[anchors] = out[anchors].round(3)
     return out.rename(columns={a: f"r {a}" for a in anchors} | {"n_songs": "songs", "n_windows": "windows"})
 
 
