@@ -129,7 +129,9 @@ def test_timbres_may_not_share_programs_or_kits_with_the_shifted_corpus():
 
 def test_a_missing_soundfont_is_named(corpus, tmp_path):
     with pytest.raises(SoundFontError, match=r"nowhere\.sf2"):
-        T.build_timbres(_config(soundfonts=["/nowhere.sf2"]), corpus / "tracks_train.parquet", tmp_path / "t")
+        T.build_timbres(
+            _config(variants=1, soundfonts=["/nowhere.sf2"]), corpus / "tracks_train.parquet", tmp_path / "t"
+        )
 
 
 def test_a_soundfont_without_the_kit_plays_the_standard_one():
