@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicot.audio import PCM16_MAX, framewise_rms, write_flac
+from musicot.audio import PCM16_MAX, framewise_rms, resolve_corpus_path, rms, write_flac
 from musicot.config import ConfigError, build, load_config
 from musicot.data.compose import PITCHED_STEMS, SynthConfig, compose_song, song_id_for
 from musicot.data.render import SoundFontError, render_parts
@@ -169,7 +169,7 @@ def render_variants(
                 stems[stem] = source.astype(np.float64)
                 continue
             alt = rendered[stem].mean(axis=1).astype(np.float64)
-            target, level = _rms(source), _rms(alt)
+            target, level = rms(source), rms(alt)
             stems[stem] = alt * (target / level) if level > 0 and target > 0 else np.zeros(n)
         ints, mix = _quantize(stems)
         variant_id = f"{song}_t{k}"
@@ -208,10 +208,6 @@ def render_variants(
     return rows
 
 
-def _rms(a: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
-
-
 def _quantize(stems: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """int16 stems and their int32 sum; all scaled down together if the sum would leave the int16 range."""
     peak = float(np.abs(sum(stems.values())).max()) * PCM16_MAX
@@ -227,7 +223,6 @@ def _render_one(args) -> dict[str, list[dict]]:
 def build_timbres(config: Mapping, tracks_path: Path, out_dir: Path, threads: int = 1) -> dict:
     """Render every variant of the train songs into `out_dir`; returns the stats written."""
     from musicot.clap.model import preset_spec
-    from musicot.clap.train import _resolve
 
     cfg = timbre_config(config)
     synth = build(SynthConfig, config["corpus"]["synth"])
@@ -248,7 +243,7 @@ def build_timbres(config: Mapping, tracks_path: Path, out_dir: Path, threads: in
                 )
             )
             continue
-        t["stems_dir"] = _resolve(str(t["stems_dir"]), tracks_path)
+        t["stems_dir"] = str(resolve_corpus_path(str(t["stems_dir"]), tracks_path))
         jobs.append((t, synth, cfg, presets, int(config["seed"]), sr, hop_s, out_dir))
     if cfg.variants == 0:
         jobs = []
