@@ -151,9 +151,12 @@ def test_a_failing_job_fails_the_workflow_in_bounded_time(cluster, tmp_path):
 
 
 def test_a_training_job_killed_at_its_time_limit_resumes_on_retry(cluster, tmp_path):
-    # ~400 steps take a few minutes on two processes: more than one job's 1-minute limit (SLURM kills
-    # the job), fewer than the retries allow; the separator checkpoints every 50 steps
-    steps = 400
+    # Two processes train ~10 steps/s on a 2-core machine (400 steps took 43 s here and ~60 s on CI,
+    # which let a 400-step job finish inside its limit): 1200 steps are ~2 minutes, more than one job's
+    # 1-minute limit (SLURM kills it 60-90 s in: slurmctld checks limits every 30 s). The separator
+    # checkpoints every 50 steps, so each attempt keeps most of its work; 8 retries leave room for a
+    # machine three times slower.
+    steps = 1200
     sep = {**CONFIG["prep"]["separation"], "steps": steps, "eval_every": steps}
     config = {**CONFIG, "prep": {"separation": sep}}
     started = time.perf_counter()
@@ -165,9 +168,9 @@ def test_a_training_job_killed_at_its_time_limit_resumes_on_retry(cluster, tmp_p
         "train_separator:gpu=2",
         "train_separator:runtime=1",
         "--retries",
-        "4",
+        "8",
         env=cluster,
-        timeout=900,
+        timeout=1200,
     )
     took = time.perf_counter() - started
     log = result.stdout + result.stderr
