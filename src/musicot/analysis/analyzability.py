@@ -18,6 +18,7 @@ import soundfile as sf
 
 from musicot.audio import rms
 from musicot.clap.data import ANCHORS  # the one list of anchor stems (CLAP captions, analysis, figures)
+from musicot.metrics.correlation import pearson
 
 RESULT_COLUMNS = ["anchor", "stems", "r_pooled", "r_per_song_mean", "n_windows", "n_songs", "n_excluded"]
 
@@ -61,12 +62,6 @@ def window_volume_from_audio(stems_dir: Path, windows: pd.DataFrame, stems: Sequ
     return pd.DataFrame(rows)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
-
-
 def analyzability(
     windows: pd.DataFrame,
     similarity: np.ndarray,
@@ -88,12 +83,12 @@ def analyzability(
         )
         mean_volume = joined.groupby("song_id")["rms"].transform("mean")
         kept = joined[mean_volume >= min_mean_volume]
-        per_song = [_pearson(g["sim"].to_numpy(), g["rms"].to_numpy()) for _, g in kept.groupby("song_id")]
+        per_song = [pearson(g["sim"].to_numpy(), g["rms"].to_numpy()) for _, g in kept.groupby("song_id")]
         rows.append(
             dict(
                 anchor=anchor,
                 stems=label,
-                r_pooled=_pearson(kept["sim"].to_numpy(), kept["rms"].to_numpy()),
+                r_pooled=pearson(kept["sim"].to_numpy(), kept["rms"].to_numpy()),
                 r_per_song_mean=float(np.nanmean(per_song)) if np.isfinite(per_song).any() else float("nan"),
                 n_windows=len(kept),
                 n_songs=kept["song_id"].nunique(),

@@ -36,6 +36,7 @@ from musicot.analysis.thought import (
     write_results,
 )
 from musicot.config import load_config
+from musicot.metrics.correlation import pearson
 
 log = logging.getLogger("musicot.analysis")
 
@@ -72,7 +73,7 @@ def by_property(
                 y = part[f"volume_truth_{anchor}"].to_numpy(dtype=np.float64)
                 known = np.isfinite(x) & np.isfinite(y)
                 x, y = x[known], y[known]
-                r = float(np.corrcoef(x, y)[0, 1]) if len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+                r = pearson(x, y)
                 n_songs = part.loc[known, "song_id"].nunique()
                 rows.append(
                     dict(property=name, value=value, anchor=anchor, r_pooled=r, n_windows=len(x), n_songs=n_songs)

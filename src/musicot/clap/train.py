@@ -44,6 +44,7 @@ from musicot.clap.model import ClapModel, build, load, load_pretrained, preset_s
 from musicot.config import ConfigError, load_config
 from musicot.config import build as build_config
 from musicot.distributed import threads_per_process
+from musicot.metrics.correlation import pearson
 from musicot.prep.common import load_tracks, load_truth, write_quality
 from musicot.training import (
     LoopConfig,
@@ -151,8 +152,7 @@ def volume_r(scores: Mapping[str, np.ndarray], windows: pd.DataFrame, prefix: st
         volume = windows[col].to_numpy(dtype=np.float64)
         known = np.isfinite(volume)
         x, y = np.asarray(values, dtype=np.float64)[known], volume[known]
-        ok = len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
-        out[f"{prefix}{stem}"] = float(np.corrcoef(x, y)[0, 1]) if ok else float("nan")
+        out[f"{prefix}{stem}"] = pearson(x, y)
     return out
 
 

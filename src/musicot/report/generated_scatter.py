@@ -14,16 +14,15 @@ row) when given, else computed here from the same points.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from musicot.clap.data import ANCHORS
+from musicot.metrics.correlation import pearson
 from musicot.report.figures import save_figure
 
 
@@ -37,9 +36,8 @@ def kept_points(windows: pd.DataFrame, anchor: str) -> pd.DataFrame:
 def pooled_stats(points: pd.DataFrame) -> dict:
     """r_pooled, n_songs, n_windows of kept points (r NaN with fewer than 3 points or a constant column)."""
     x, y = points["volume"].to_numpy(float), points["sim"].to_numpy(float)
-    ok = len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
     return {
-        "r_pooled": float(np.corrcoef(x, y)[0, 1]) if ok else math.nan,
+        "r_pooled": pearson(x, y),
         "n_songs": int(points["prompt_id"].nunique()),
         "n_windows": len(points),
     }
