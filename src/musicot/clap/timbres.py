@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicot.audio import PCM16_MAX, framewise_rms, resolve_corpus_path, rms, write_flac
+from musicot.audio import PCM16_MAX, resolve_corpus_path, rms
 from musicot.config import ConfigError, build, load_config
 from musicot.data.compose import PITCHED_STEMS, SynthConfig, compose_song, song_id_for
 from musicot.data.render import SoundFontError, render_parts
+from musicot.data.synth import write_song_audio
 from musicot.data.table import STEMS, process_cpu_seconds, write_part
 from musicot.prep.common import load_tracks
 
@@ -171,24 +172,10 @@ def render_variants(
             alt = rendered[stem].mean(axis=1).astype(np.float64)
             target, level = rms(source), rms(alt)
             stems[stem] = alt * (target / level) if level > 0 and target > 0 else np.zeros(n)
-        ints, mix = _quantize(stems)
         variant_id = f"{song}_t{k}"
         song_dir = out_dir / "audio" / variant_id
-        write_flac(song_dir / "mix.flac", mix.astype(np.int16), sr)
-        for stem, data in ints.items():
-            write_flac(song_dir / f"{stem}.flac", data, sr)
-            for frame, value in enumerate(framewise_rms(data / 32768.0, sr, hop_s)):
-                start = frame * hop_s
-                rows["stem_volume.parquet"].append(
-                    dict(
-                        song_id=variant_id,
-                        stem=stem,
-                        frame=frame,
-                        start=start,
-                        end=min(start + hop_s, n / sr),
-                        rms=value,
-                    )
-                )
+        _, volume = write_song_audio(song_dir, variant_id, _quantize(stems), sr, hop_s)
+        rows["stem_volume.parquet"].extend(volume)
         row = dict(track)
         row.update(
             song_id=variant_id,
@@ -208,12 +195,11 @@ def render_variants(
     return rows
 
 
-def _quantize(stems: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """int16 stems and their int32 sum; all scaled down together if the sum would leave the int16 range."""
-    peak = float(np.abs(sum(stems.values())).max()) * PCM16_MAX
-    scale = min(1.0, 0.98 * PCM16_MAX / peak) if peak > 0 else 1.0
-    ints = {k: np.round(v * scale * PCM16_MAX).astype(np.int16) for k, v in stems.items()}
-    return ints, np.sum([v.astype(np.int32) for v in ints.values()], axis=0)
+def _quantize(stems: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """int16 stems at their levels, all scaled down together if their sum would leave the int16 range."""
+    peak = float(np.abs(sum(stems.values())).max())
+    scale = min(1.0, 0.98 / peak) if peak > 0 else 1.0
+    return {k: np.round(v * scale * PCM16_MAX).astype(np.int16) for k, v in stems.items()}
 
 
 def _render_one(args) -> dict[str, list[dict]]:

@@ -84,6 +84,25 @@ def quantize_stems(stems: dict[str, np.ndarray], audio: CorpusAudio) -> tuple[di
     return ints, 20 * float(np.log10(gain))
 
 
+def write_song_audio(
+    song_dir: Path, song_id: str, stems: Mapping[str, np.ndarray], sr: int, volume_hop_s: float
+) -> tuple[np.ndarray, list[dict]]:
+    """Write `song_dir`/mix.flac (the sum of the int16 stems) and <stem>.flac; return the int32 mix and
+    the song's stem_volume rows (RMS per `volume_hop_s` frame)."""
+    mix = np.sum([s.astype(np.int32) for s in stems.values()], axis=0)
+    if np.abs(mix).max() > PCM16_MAX:
+        raise RuntimeError(f"{song_id}: mix left the int16 range after normalisation (bug)")
+    write_flac(song_dir / "mix.flac", mix.astype(np.int16), sr)
+    volume = []
+    for stem, data in stems.items():
+        write_flac(song_dir / f"{stem}.flac", data, sr)
+        for frame, value in enumerate(framewise_rms(data / PCM_SCALE, sr, volume_hop_s)):
+            start = frame * volume_hop_s
+            end = min(start + volume_hop_s, len(data) / sr)
+            volume.append(dict(song_id=song_id, stem=stem, frame=frame, start=start, end=end, rms=value))
+    return mix, volume
+
+
 def render_song(
     index: int,
     cfg: SynthConfig,
@@ -103,18 +122,8 @@ def render_song(
         plan = replace(plan, song_id=song_id)
     sr = audio.sample_rate
     stems, gain_db = quantize_stems(render_stems(plan, cfg, sr), audio)
-    mix = np.sum([s.astype(np.int32) for s in stems.values()], axis=0)
-    if np.abs(mix).max() > PCM16_MAX:
-        raise RuntimeError(f"{plan.song_id}: mix left the int16 range after normalisation (bug)")
     song_dir = out_dir / "audio" / plan.song_id
-    write_flac(song_dir / "mix.flac", mix.astype(np.int16), sr)
-    volume = []
-    for stem, data in stems.items():
-        write_flac(song_dir / f"{stem}.flac", data, sr)
-        for frame, value in enumerate(framewise_rms(data / PCM_SCALE, sr, volume_hop_s)):
-            start = frame * volume_hop_s
-            end = min(start + volume_hop_s, len(data) / sr)
-            volume.append(dict(song_id=plan.song_id, stem=stem, frame=frame, start=start, end=end, rms=value))
+    mix, volume = write_song_audio(song_dir, plan.song_id, stems, sr, volume_hop_s)
     write_midi(plan, song_dir / "song.mid")
     return {
         "tracks.parquet": [_track_row(plan, index, n_songs, audio, song_dir, len(mix) / sr, gain_db, mix, shift)],
