@@ -93,6 +93,22 @@ def rate_kit(page, rating: Callable[[str, str], int], rater: str, out: Path) -> 
     return path
 
 
+def wait_until_stored(context, probe: Path, text: str, timeout_ms: int = 10_000) -> None:
+    """Wait until another page of `context` (an empty file `probe`, same file:// origin, no script of ours)
+    reads `text` in some localStorage value: the write has then reached the browser process."""
+    Path(probe).write_text("<!doctype html><title>probe</title>")
+    page = context.new_page()
+    try:
+        open_file(page, probe)
+        page.wait_for_function(
+            "t => Object.keys(localStorage).some(k => (localStorage.getItem(k) || '').includes(t))",
+            arg=text,
+            timeout=timeout_ms,
+        )
+    finally:
+        page.close()
+
+
 def kit_samples(page) -> list[str]:
     return page.eval_on_selector_all(".sample", "nodes => nodes.map(n => n.dataset.sample)")
 

@@ -16,7 +16,7 @@ from musicot.config import validate
 from musicot.generate.conditions import CONDITIONS_FILE
 from musicot.listen import kit
 from musicot.report.table1 import mos_table
-from tests.listen.browser import audio_states, chromium_page, kit_samples, open_file, rate_kit
+from tests.listen.browser import audio_states, chromium_page, kit_samples, open_file, rate_kit, wait_until_stored
 
 SYSTEMS = ("base", "musicot", "musicot_no_dual")
 PROMPTS = ("p001", "p002")
@@ -98,6 +98,11 @@ def test_progress_survives_a_reload_and_the_button_waits_for_every_song(built_ki
             page.check(f'input[name="{first}:{dim}"][value="5"]')
         assert page.inner_text("#progress").startswith("1 of 6") and page.is_disabled("#submit")
         order = kit_samples(page)
+        # Chromium hands localStorage writes to its browser process asynchronously; a reload in a new
+        # renderer can read before they arrive (1 in ~12 under load). Reload once another page of the
+        # same browser sees the rating.
+        stored = json.dumps({first: {"fidelity": 5, "musicality": 5, "creativity": 5}}, separators=(",", ":"))[1:-1]
+        wait_until_stored(page.context, root / "probe.html", stored)
         page.reload()
         assert kit_samples(page) == order  # the rater's drawn order is kept with their ratings
         assert page.is_checked(f'input[name="{first}:fidelity"][value="5"]')

@@ -146,5 +146,6 @@ document.getElementById("rater").addEventListener("input", (e) => {
   update();
 });
 document.getElementById("submit").addEventListener("click", download);
+save(); // the drawn order is the rater's from the first opening, rated or not
 render();
 update();
