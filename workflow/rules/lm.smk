@@ -102,7 +102,7 @@ rule train_lm:
         "OMP_NUM_THREADS={threads} {params.launch} musicot.lm.train --config {params.cfg:q} "
         "--system {wildcards.system} "
         "--data {params.data} --embeddings {input.embeddings} --tokenizer {params.tokenizer} "
-        "--out {params.out} --state {params.state} > {log} 2>&1"
+        "--out {params.out} --state {params.state} --threads {threads} > {log} 2>&1"
 
 
 rule lm_nll:

@@ -275,11 +275,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokenizer", type=Path, required=True, help="folder of tokenizer.json")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (overrides lm.train.threads)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=distributed.log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from transformers import PreTrainedTokenizerFast
 
-    train(load_config(args.config), args.system, args.data, args.embeddings, args.out, args.state)
+    config = load_config(args.config)
+    if args.threads is not None:  # the job's reservation, so that jobs side by side do not fight for cores
+        config["lm"]["train"]["threads"] = args.threads
+    train(config, args.system, args.data, args.embeddings, args.out, args.state)
     PreTrainedTokenizerFast.from_pretrained(args.tokenizer).save_pretrained(args.out)
 
 
